@@ -1,0 +1,93 @@
+"""``python3 -m pbxcall``: the command line.
+
+    serve [--demo] [--host H] [--port P] [--config PATH]
+        The WSGI app on wsgiref's development server, loopback only by default.
+        --demo needs no settings: a throwaway spool under ./pbxcall-demo and a
+        random key, and it prints the curl line to try.
+
+Exit codes: 0 done, 1 the command failed, 2 unusable arguments.
+"""
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, List, Optional
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .settings import Settings
+
+DEMO_DIR = "pbxcall-demo"
+
+
+def demo_settings(base: str) -> "Settings":
+    """Settings for a throwaway spool under ``base`` with a fresh random key."""
+    from .settings import Settings
+
+    outgoing = os.path.join(base, "outgoing")
+    for path in (outgoing, os.path.join(base, "tmp")):
+        os.makedirs(path, exist_ok=True)
+    return Settings.from_mapping(
+        {"api_key": "demo-" + os.urandom(12).hex(), "outgoing_path": outgoing, "file_owner": None},
+        "<demo>",
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from .app import make_app
+    from .settings import Settings, find_path
+
+    if args.demo:
+        settings = demo_settings(os.path.abspath(DEMO_DIR))
+    else:
+        path = args.config or find_path()
+        settings = Settings.from_file(path)
+    class QuietHandler(WSGIRequestHandler):
+        """wsgiref's handler without its access log: pbxcall logs each request itself."""
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = make_server(args.host, args.port, make_app(settings), handler_class=QuietHandler)
+    host, port = args.host, server.server_port
+    print("pbxcall serving http://%s:%d/api/make_call.php  (Ctrl-C stops)" % (host, port))
+    print("settings: %s; spool: %s" % (settings.source, settings.outgoing_path))
+    if args.demo:
+        print("\nTry it:\n\n  curl -s -H 'Authorization: Bearer %s' "
+              "'http://%s:%d/api/make_call.php?from=101&to=89998887766&external_id=crm-2345'\n"
+              % (settings.keys[0].secret.decode("ascii"), host, port))
+        print("The call file appears in %s/\n" % settings.outgoing_path)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python3 -m pbxcall", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    run = commands.add_parser("serve", help="run the API on a local development server")
+    run.add_argument("--demo", action="store_true",
+                     help="throwaway spool under ./%s and a random key; prints a curl line" % DEMO_DIR)
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    run.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
+    run.set_defaults(func=serve)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print("pbxcall: %s" % (exc.detail or exc.message), file=sys.stderr)
+        return 1

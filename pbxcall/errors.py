@@ -1,0 +1,116 @@
+"""The exception tree: every refusal pbxcall can give, with its HTTP status and code.
+
+``app`` catches :class:`PbxcallError` in exactly one place and renders
+``{"status": "ERROR", "error": message, "code": code}``.  Context travels as
+attributes (``detail``, ``headers``), never packed into the client-facing text:
+``detail`` goes to the log only.
+"""
+
+from typing import List, Optional, Tuple
+
+Headers = List[Tuple[str, str]]
+
+
+class PbxcallError(Exception):
+    """Root of every expected failure; anything else is a bug and a generic 500."""
+
+    status = 500  # HTTP status code
+    code = "internal_error"  # machine-readable code in the JSON body
+    message = "Internal error"  # text for the client; never contains details
+
+    def __init__(self, message: Optional[str] = None, detail: Optional[str] = None) -> None:
+        if message is not None:
+            self.message = message
+        #: what went wrong, for the log only (paths, errno, the offending setting)
+        self.detail = detail
+        super().__init__(detail or self.message)
+
+    @property
+    def headers(self) -> Headers:
+        """Extra response headers this error needs (``Allow``, ``Retry-After``...)."""
+        return []
+
+
+class BadRequest(PbxcallError):
+    status = 400
+    code = "bad_request"
+    message = "Bad request"
+
+
+class InvalidField(BadRequest):
+    """A field failed its pattern; ``field`` names it."""
+
+    field = ""
+
+    def __init__(self, detail: Optional[str] = None) -> None:
+        super().__init__(None, detail)
+
+
+class InvalidFrom(InvalidField):
+    code = "invalid_from"
+    message = "Invalid from number"
+    field = "from"
+
+
+class InvalidTo(InvalidField):
+    code = "invalid_to"
+    message = "Invalid to number"
+    field = "to"
+
+
+class InvalidExternalId(InvalidField):
+    code = "invalid_external_id"
+    message = "Invalid external_id"
+    field = "external_id"
+
+
+class Unauthorized(PbxcallError):
+    status = 401
+    code = "unauthorized"
+    message = "Unauthorized"
+
+    @property
+    def headers(self) -> Headers:
+        return [("WWW-Authenticate", 'Bearer realm="pbxcall"')]
+
+
+class Forbidden(PbxcallError):
+    status = 403
+    code = "forbidden"
+    message = "Forbidden"
+
+
+class NotFound(PbxcallError):
+    status = 404
+    code = "not_found"
+    message = "Not found"
+
+
+class MethodNotAllowed(PbxcallError):
+    status = 405
+    code = "method_not_allowed"
+    message = "Method not allowed"
+
+    @property
+    def headers(self) -> Headers:
+        return [("Allow", "GET, POST")]
+
+
+class ConfigError(PbxcallError):
+    """The settings are missing or unusable: pbxcall refuses to serve."""
+
+    status = 500
+    code = "config_error"
+    message = "Invalid configuration"
+
+
+class ConfigNotFound(ConfigError):
+    message = "Configuration file not found"
+
+
+class SpoolError(PbxcallError):
+    """The call file could not be queued; nothing was left in ``outgoing/``."""
+
+    status = 500
+    code = "spool_error"
+    message = "Could not queue the call"

@@ -1,0 +1,259 @@
+"""Read the old ``.api.env.php`` without running PHP.
+
+The legacy endpoint kept its settings in a PHP file that returns an array::
+
+    <?php
+    // API settings
+    return [
+        'api_key' => 'my-secret-key-123',
+        "outgoing_path" => "/var/spool/asterisk/outgoing",   # spool
+        'archive' => false,
+    ];
+
+This module understands exactly that much PHP: one ``return`` of an ``array(...)``
+or ``[...]`` literal whose keys and values are strings (both quote styles, with
+PHP's escapes), integers, floats, ``true``/``false``/``null`` or nested arrays;
+comments of all three kinds; trailing commas.  Anything else (a variable, a
+constant, a function call such as ``getenv()``) is a :class:`PhpSyntaxError`:
+pbxcall never executes the file.  Pure: :func:`loads` takes text.
+"""
+
+from typing import Any, Dict, List, Tuple, Union
+
+PhpValue = Union[None, bool, int, float, str, Dict[Any, Any], List[Any]]
+
+_SIMPLE_ESCAPES = {
+    "n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f",
+    "\\": "\\", "$": "$", '"': '"',
+}
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class PhpSyntaxError(ValueError):
+    """The file is not the plain ``return [...]`` this reader accepts."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__("line %d: %s" % (line, message))
+        self.line = line
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    # -- low level ---------------------------------------------------------
+    def error(self, message: str) -> PhpSyntaxError:
+        return PhpSyntaxError(message, self.text.count("\n", 0, self.pos) + 1)
+
+    def peek(self, count: int = 1) -> str:
+        return self.text[self.pos : self.pos + count]
+
+    def skip_space(self) -> None:
+        text = self.text
+        while self.pos < len(text):
+            char = text[self.pos]
+            if char in " \t\r\n":
+                self.pos += 1
+            elif char == "#" or text.startswith("//", self.pos):
+                end = text.find("\n", self.pos)
+                closing = text.find("?>", self.pos)
+                if closing != -1 and (end == -1 or closing < end):
+                    end = closing  # PHP ends a one-line comment at ?>
+                self.pos = len(text) if end == -1 else end
+            elif text.startswith("/*", self.pos):
+                end = text.find("*/", self.pos + 2)
+                if end == -1:
+                    raise self.error("unterminated /* comment")
+                self.pos = end + 2
+            else:
+                return
+
+    def expect(self, token: str) -> None:
+        self.skip_space()
+        if not self.text.startswith(token, self.pos):
+            raise self.error("expected %r" % token)
+        self.pos += len(token)
+
+    def word(self) -> str:
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] in _WORD_CHARS:
+            self.pos += 1
+        return self.text[start : self.pos]
+
+    # -- grammar -----------------------------------------------------------
+    def document(self) -> PhpValue:
+        self.skip_bom_and_open_tag()
+        self.skip_space()
+        if self.word().lower() != "return":
+            raise self.error("expected 'return [...]' (only a returned array literal is read)")
+        value = self.value()
+        self.expect(";")
+        self.skip_space()
+        if self.text.startswith("?>", self.pos):
+            self.pos += 2
+            self.skip_space()
+        if self.pos != len(self.text):
+            raise self.error("unexpected text after 'return ...;'")
+        return value
+
+    def skip_bom_and_open_tag(self) -> None:
+        if self.text.startswith("\ufeff"):
+            self.pos = 1
+        self.skip_whitespace_only()
+        if not self.text.startswith("<?php", self.pos):
+            raise self.error("a PHP settings file starts with '<?php'")
+        self.pos += len("<?php")
+
+    def skip_whitespace_only(self) -> None:
+        while self.peek() in (" ", "\t", "\r", "\n") and self.peek():
+            self.pos += 1
+
+    def value(self) -> PhpValue:
+        self.skip_space()
+        char = self.peek()
+        if char == "[":
+            self.pos += 1
+            return self.array("]")
+        if char in ("'", '"'):
+            return self.quoted()
+        if char == "-" or char == "+" or char.isdigit() or char == ".":
+            return self.number()
+        start = self.pos
+        name = self.word()
+        lowered = name.lower()
+        if lowered == "array":
+            self.expect("(")
+            return self.array(")")
+        if lowered in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[lowered]
+        self.pos = start
+        raise self.error("only literal values are read, not %r" % (name or char))
+
+    def array(self, closing: str) -> PhpValue:
+        items = []  # type: List[Tuple[Any, PhpValue]]
+        next_index = 0
+        while True:
+            self.skip_space()
+            if self.peek() == closing:
+                self.pos += 1
+                break
+            first = self.value()
+            self.skip_space()
+            if self.text.startswith("=>", self.pos):
+                self.pos += 2
+                key = self.array_key(first)
+                item = self.value()
+            else:
+                key, item = next_index, first
+            if isinstance(key, int) and key >= next_index:
+                next_index = key + 1
+            items.append((key, item))
+            self.skip_space()
+            if self.peek() == ",":
+                self.pos += 1
+            elif self.peek() != closing:
+                raise self.error("expected ',' or %r in array" % closing)
+        if all(key == index for index, (key, _) in enumerate(items)):
+            return [item for _, item in items]
+        return dict(items)
+
+    def array_key(self, key: PhpValue) -> Union[int, str]:
+        if isinstance(key, bool) or key is None:
+            return int(bool(key)) if key is not None else ""
+        if isinstance(key, (int, str)):
+            return key
+        raise self.error("array keys must be strings or integers")
+
+    def quoted(self) -> str:
+        """A '...' or "..." string; variables inside "..." are refused, not expanded."""
+        quote = self.text[self.pos]
+        self.pos += 1
+        out = []  # type: List[str]
+        text = self.text
+        while True:
+            if self.pos >= len(text):
+                raise self.error("unterminated string")
+            char = text[self.pos]
+            if char == quote:
+                self.pos += 1
+                return "".join(out)
+            if char == "\\":
+                out.append(self.escape() if quote == '"' else self.single_escape())
+                continue
+            if quote == '"' and (char == "$" and text[self.pos + 1 : self.pos + 2] in _WORD_CHARS | {"{"}
+                                 or char == "{" and text[self.pos + 1 : self.pos + 2] == "$"):
+                raise self.error("variables inside strings are not read; use single quotes")
+            out.append(char)
+            self.pos += 1
+
+    def single_escape(self) -> str:
+        """In single quotes only \\\\ and \\' are escapes; any other backslash stays."""
+        nxt = self.text[self.pos + 1 : self.pos + 2]
+        if nxt in ("\\", "'") and nxt:
+            self.pos += 2
+            return nxt
+        self.pos += 1
+        return "\\"
+
+    def escape(self) -> str:
+        text = self.text
+        nxt = text[self.pos + 1 : self.pos + 2]
+        if nxt in _SIMPLE_ESCAPES:
+            self.pos += 2
+            return _SIMPLE_ESCAPES[nxt]
+        if nxt in "01234567" and nxt:
+            end = self.pos + 1
+            while end < self.pos + 4 and text[end : end + 1] in "01234567" and text[end : end + 1]:
+                end += 1
+            code = int(text[self.pos + 1 : end], 8) & 0xFF
+            self.pos = end
+            return chr(code)
+        if nxt == "x" and text[self.pos + 2 : self.pos + 3] in _HEX and text[self.pos + 2 : self.pos + 3]:
+            end = self.pos + 3
+            if text[end : end + 1] in _HEX and text[end : end + 1]:
+                end += 1
+            code = int(text[self.pos + 2 : end], 16)
+            self.pos = end
+            return chr(code)
+        if nxt == "u" and text[self.pos + 2 : self.pos + 3] == "{":
+            end = text.find("}", self.pos + 3)
+            digits = text[self.pos + 3 : end] if end != -1 else ""
+            if not digits or not _HEX.issuperset(digits):
+                raise self.error("bad \\u{...} escape")
+            self.pos = end + 1
+            return chr(int(digits, 16))
+        self.pos += 1  # PHP keeps an unknown escape as written
+        return "\\"
+
+    def number(self) -> Union[int, float]:
+        start = self.pos
+        if self.peek() in "+-":
+            self.pos += 1
+        self.skip_space()
+        body_start = self.pos
+        while self.peek() and (self.peek() in _WORD_CHARS or self.peek() == "."):
+            self.pos += 1
+        sign = -1 if self.text[start] == "-" else 1
+        body = self.text[body_start : self.pos].replace("_", "").lower()
+        try:
+            if body.startswith("0x"):
+                return sign * int(body[2:], 16)
+            if body.startswith("0b"):
+                return sign * int(body[2:], 2)
+            if body.startswith("0o"):
+                return sign * int(body[2:], 8)
+            if len(body) > 1 and body.startswith("0") and body.isdigit():
+                return sign * int(body, 8)
+            if body.isdigit():
+                return sign * int(body)
+            return sign * float(body)
+        except ValueError:
+            self.pos = start
+            raise self.error("bad number %r" % self.text[start : body_start + len(body)])
+
+
+def loads(text: str) -> PhpValue:
+    """The value returned by a ``<?php return [...];`` settings file."""
+    return _Reader(text).document()

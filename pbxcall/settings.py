@@ -1,0 +1,275 @@
+"""Load and validate the settings file (SPEC §6).
+
+The file mirrors the old ``.api.env.php``: a JSON object, or — when the path
+ends in ``.php`` — the old PHP file itself, read by :mod:`pbxcall.phpenv`.
+Found by ``PBXCALL_CONFIG`` (Apache: ``SetEnv``), else
+``/etc/pbxcall/api.env.json``, else ``.api.env.json`` beside the package.
+
+Settings are a value: :meth:`Settings.from_file` / :meth:`Settings.from_mapping`
+build one, the app receives it.  A missing or unusable file raises
+:class:`~pbxcall.errors.ConfigError` with a detail for the log; pbxcall then
+refuses to serve rather than guess.
+"""
+
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .callfile import template_problem
+from .errors import ConfigError, ConfigNotFound
+from .numbers import DEFAULT_FROM_PATTERN, DEFAULT_TO_PATTERN, Pattern
+
+SYSTEM_PATH = "/etc/pbxcall/api.env.json"
+PACKAGE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".api.env.json")
+
+#: documented example keys; a server still using one is refused, not served
+PLACEHOLDER_KEYS = frozenset(
+    ["change-me", "changeme", "change_me", "your-secret-key", "your_secret_key", "secret", "api-key"]
+)
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_CONTEXT_CHARS = _NAME_CHARS
+
+
+class ApiKey:
+    """One accepted Bearer token and the name it is logged under."""
+
+    __slots__ = ("name", "secret")
+
+    def __init__(self, name: str, secret: bytes) -> None:
+        self.name = name
+        self.secret = secret
+
+    def __repr__(self) -> str:  # never the secret
+        return "ApiKey(%r)" % self.name
+
+
+class _Field:
+    """One optional setting: its JSON type, default and range."""
+
+    __slots__ = ("kind", "default", "low", "high", "nullable")
+
+    def __init__(self, kind: type, default: Any, low: int = 0, high: int = 0,
+                 nullable: bool = False) -> None:
+        self.kind = kind
+        self.default = default
+        self.low = low
+        self.high = high
+        #: null is a value of its own (``file_owner: null``: never chown)
+        self.nullable = nullable or default is None
+
+
+#: every setting besides the keys; ``None`` defaults are derived in ``__init__``
+FIELDS = {
+    "outgoing_path": _Field(str, "/var/spool/asterisk/outgoing"),
+    "outgoing_temp_path": _Field(str, None),  # default: <spool>/tmp beside outgoing
+    "outgoing_context": _Field(str, "from-internal"),
+    "channel_context": _Field(str, None),  # default: outgoing_context
+    "caller_id": _Field(str, '"{to}" <{from}>'),
+    "account": _Field(str, "{from}"),
+    "max_retries": _Field(int, 2, 0, 1000),
+    "retry_time": _Field(int, 60, 1, 86400),
+    "wait_time": _Field(int, 30, 1, 3600),
+    "archive": _Field(bool, False),
+    "from_pattern": _Field(str, DEFAULT_FROM_PATTERN),
+    "to_pattern": _Field(str, DEFAULT_TO_PATTERN),
+    "file_owner": _Field(str, "asterisk", nullable=True),  # null: never chown
+    "log_file": _Field(str, None),
+    "fsync": _Field(bool, True),
+}  # type: Dict[str, _Field]
+KEY_FIELDS = ("api_key", "api_keys")
+
+
+class Settings:
+    """Validated settings.  Attribute names are the setting names."""
+
+    __slots__ = tuple(FIELDS) + ("keys", "source", "warnings")
+    keys: Tuple[ApiKey, ...]
+    outgoing_path: str
+    outgoing_temp_path: str
+    outgoing_context: str
+    channel_context: str
+    caller_id: str
+    account: str
+    max_retries: int
+    retry_time: int
+    wait_time: int
+    archive: bool
+    from_pattern: Pattern
+    to_pattern: Pattern
+    file_owner: Optional[str]
+    log_file: Optional[str]
+    fsync: bool
+
+    def __init__(self, keys: Sequence[ApiKey], source: str = "<settings>", **values: Any) -> None:
+        self.keys = tuple(keys)
+        self.source = source
+        #: problems worth a log line that do not stop pbxcall (unknown keys)
+        self.warnings = []  # type: List[str]
+        unknown = set(values) - set(FIELDS)
+        if unknown:
+            raise TypeError("unknown settings: %s" % ", ".join(sorted(unknown)))
+        for name, field in FIELDS.items():
+            setattr(self, name, values.get(name, field.default))
+        self.outgoing_path = os.path.abspath(self.outgoing_path)
+        self.outgoing_temp_path = values.get("outgoing_temp_path") or fallback_staging(self.outgoing_path)
+        self.channel_context = values.get("channel_context") or self.outgoing_context
+        self.from_pattern = Pattern(values.get("from_pattern", DEFAULT_FROM_PATTERN))
+        self.to_pattern = Pattern(values.get("to_pattern", DEFAULT_TO_PATTERN))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "<settings>") -> "Settings":
+        """Validate a parsed settings object; :class:`ConfigError` says what is wrong."""
+        if not isinstance(data, Mapping):
+            raise _invalid(source, "the top level must be an object of settings")
+        values = {}  # type: Dict[str, Any]
+        warnings = []
+        for name, value in data.items():
+            if name in KEY_FIELDS:
+                continue
+            field = FIELDS.get(name)
+            if field is None:
+                warnings.append("%s: unknown setting %r ignored" % (source, name))
+            elif value is not None or not field.nullable:
+                values[name] = _check_field(source, name, field, value)
+            else:
+                values[name] = None
+        settings = cls(_read_keys(source, data), source, **_check_values(source, values))
+        settings.warnings = warnings
+        return settings
+
+    @classmethod
+    def from_file(cls, path: str) -> "Settings":
+        """Read ``path`` (JSON, or the legacy PHP array when it ends in ``.php``)."""
+        try:
+            with open(path, "rb") as stream:
+                raw = stream.read()
+        except FileNotFoundError:
+            raise ConfigNotFound(None, "settings file %s does not exist" % path)
+        except OSError as exc:
+            raise ConfigError(None, "settings file %s cannot be read: %s" % (path, exc.strerror))
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _invalid(path, "not UTF-8 text")
+        return cls.from_mapping(parse_text(text, path), path)
+
+
+def parse_text(text: str, path: str) -> Any:
+    """The settings object in ``text``: JSON, or PHP when ``path`` ends in ``.php``."""
+    if path.endswith(".php"):
+        from .phpenv import PhpSyntaxError, loads
+
+        try:
+            return loads(text)
+        except PhpSyntaxError as exc:
+            raise _invalid(path, "not a plain PHP array file (%s)" % exc)
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _invalid(path, "not valid JSON (%s)" % exc)
+
+
+def find_path(environ: Optional[Mapping[str, str]] = None) -> str:
+    """Where the settings are: ``PBXCALL_CONFIG`` from ``environ`` or the process,
+    else the first of ``/etc/pbxcall/api.env.json`` and ``.api.env.json`` beside the
+    package that exists; ConfigNotFound when none does."""
+    for env in (environ or {}, os.environ):
+        path = env.get("PBXCALL_CONFIG")
+        if path:
+            return path
+    for path in (SYSTEM_PATH, PACKAGE_PATH):
+        if os.path.exists(path):
+            return path
+    raise ConfigNotFound(
+        None, "no settings file: set PBXCALL_CONFIG or create %s or %s" % (SYSTEM_PATH, PACKAGE_PATH)
+    )
+
+
+def fallback_staging(outgoing_path: str) -> str:
+    """``<spool>/tmp`` beside ``outgoing/``: on the same mount, FreePBX has it."""
+    return os.path.join(os.path.dirname(os.path.abspath(outgoing_path)), "tmp")
+
+
+def _invalid(source: str, problem: str) -> ConfigError:
+    return ConfigError(None, "settings %s: %s" % (source, problem))
+
+
+def _check_field(source: str, name: str, field: _Field, value: Any) -> Any:
+    if field.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or not field.low <= value <= field.high:
+            raise _invalid(source, "%s must be a whole number from %d to %d, got %r"
+                           % (name, field.low, field.high, value))
+    elif not isinstance(value, field.kind):
+        raise _invalid(source, "%s must be %s, got %r"
+                       % (name, "true or false" if field.kind is bool else "a string", value))
+    return value
+
+
+def _check_values(source: str, values: Dict[str, Any]) -> Dict[str, Any]:
+    """Checks that look inside string settings."""
+    for name in ("outgoing_context", "channel_context"):
+        context = values.get(name)
+        if context is not None and (not context or not _CONTEXT_CHARS.issuperset(context)):
+            raise _invalid(source, "%s must be a dialplan context name of [A-Za-z0-9._-], got %r"
+                           % (name, context))
+    for name in ("caller_id", "account"):
+        if name in values:
+            problem = template_problem(values[name])
+            if problem:
+                raise _invalid(source, "%s template: %s" % (name, problem))
+    for name in ("from_pattern", "to_pattern"):
+        if name in values:
+            try:
+                Pattern(values[name])
+            except ValueError as exc:
+                raise _invalid(source, "%s: %s" % (name, exc))
+    for name in ("outgoing_path", "outgoing_temp_path"):
+        if name in values and not values[name]:
+            raise _invalid(source, "%s must not be empty" % name)
+    outgoing = os.path.realpath(values.get("outgoing_path", FIELDS["outgoing_path"].default))
+    staging = values.get("outgoing_temp_path")
+    if staging is not None and os.path.realpath(staging) == outgoing:
+        # Asterisk takes any file closed inside outgoing/ as a call, whole or not.
+        raise _invalid(source, "outgoing_temp_path must not be outgoing_path itself")
+    return values
+
+
+def _read_keys(source: str, data: Mapping[str, Any]) -> List[ApiKey]:
+    entries = []  # type: List[Any]
+    if data.get("api_key") is not None:
+        entries.append(("api_key", {"name": "default", "key": data["api_key"]}))
+    api_keys = data.get("api_keys")
+    if api_keys is not None:
+        if not isinstance(api_keys, list):
+            raise _invalid(source, "api_keys must be a list of {\"name\": ..., \"key\": ...}")
+        entries.extend(("api_keys[%d]" % index, entry) for index, entry in enumerate(api_keys))
+    if not entries:
+        raise _invalid(source, "no api_key: set api_key or api_keys")
+    keys = []  # type: List[ApiKey]
+    for where, entry in entries:
+        if not isinstance(entry, dict):
+            raise _invalid(source, "%s must be an object with name and key" % where)
+        name, secret = entry.get("name"), entry.get("key")
+        if not isinstance(name, str) or not 0 < len(name) <= 64 or not _NAME_CHARS.issuperset(name):
+            raise _invalid(source, "%s: name must be 1-64 of [A-Za-z0-9._-]" % where)
+        problem = key_problem(secret)
+        if problem:
+            raise _invalid(source, "%s (%s): %s" % (where, name, problem))
+        if any(key.name == name for key in keys):
+            raise _invalid(source, "%s: the name %r is used twice" % (where, name))
+        if any(key.secret == str(secret).encode("ascii") for key in keys):
+            raise _invalid(source, "%s (%s): the same key is configured twice" % (where, name))
+        keys.append(ApiKey(name, str(secret).encode("ascii")))
+    return keys
+
+
+def key_problem(secret: Any) -> Optional[str]:
+    """Why ``secret`` cannot be an API key, or ``None``.  Never quotes the key."""
+    if not isinstance(secret, str) or not secret:
+        return "the key must be a non-empty string"
+    if secret.lower() in PLACEHOLDER_KEYS:
+        return "the key is still the documented placeholder; set a random key"
+    if not all("!" <= char <= "~" for char in secret):
+        return "the key must be printable ASCII without spaces (it travels in a Bearer header)"
+    return None

@@ -1,0 +1,320 @@
+"""pbxcall.app under WebTest: the endpoint exactly as SPEC §1-3."""
+
+import json
+import os
+import urllib.parse
+
+import pytest
+from webtest import TestApp
+
+from conftest import AUTH, SEED_KEY, SEED_QUERY
+from helpers import fixture
+from pbxcall import app as app_module
+from pbxcall.app import dumps, make_app
+
+SEED_JSON = ('{"status": "OK", "from": "101", "to": "89998887766", "external_id": "crm-2345", '
+             '"filename": "%s", "file": "%s"}')
+
+
+def assert_json_headers(response):
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_seed_request_exact_json_and_golden_file(client, spool):
+    response = client(SEED_QUERY)
+    name = spool.calls()[0]
+    assert response.body.decode() == SEED_JSON % (name, name)
+    assert_json_headers(response)
+    assert spool.only_call() == fixture("seed.call")
+    assert spool.staged() == []
+
+
+def test_old_php_example_without_external_id(client, spool):
+    response = client("from=30&to=89229954595")
+    assert response.json["external_id"] is None
+    assert list(response.json) == ["status", "from", "to", "external_id", "filename", "file"]
+    assert spool.only_call() == fixture("legacy.call")
+
+
+def test_to_is_normalised_in_answer_and_file(client, spool):
+    response = client("from=101&to=" + urllib.parse.quote("+7 (999) 888-77-66"))
+    assert response.json["to"] == "+79998887766"
+    assert "Extension: +79998887766\n" in spool.only_call()
+
+
+def test_bearer_scheme_is_case_insensitive(app, spool):
+    app.get("/api/make_call.php?" + SEED_QUERY, headers={"Authorization": "bEaReR  " + SEED_KEY})
+    assert len(spool.calls()) == 1
+
+
+def test_redirect_authorization_variable(app, spool):
+    app.get("/api/make_call.php?" + SEED_QUERY,
+            extra_environ={"REDIRECT_HTTP_AUTHORIZATION": "Bearer " + SEED_KEY})
+    assert len(spool.calls()) == 1
+
+
+def test_mounted_under_another_prefix(app, spool):
+    app.get("/crm/v1/make_call.php?" + SEED_QUERY, headers=AUTH)
+    app.get("/make_call.php?" + SEED_QUERY, headers=AUTH,
+            extra_environ={"SCRIPT_NAME": "/api/make_call.php", "PATH_INFO": ""})
+    assert len(spool.calls()) == 2
+
+
+def test_post_form(app, spool):
+    response = app.post("/api/make_call.php", SEED_QUERY, headers=AUTH,
+                        content_type="application/x-www-form-urlencoded")
+    assert response.json["external_id"] == "crm-2345"
+    assert spool.only_call() == fixture("seed.call")
+
+
+def test_post_json_with_numbers(app, spool):
+    response = app.post("/api/make_call.php", json.dumps({"from": 101, "to": 89998887766,
+                                                           "external_id": "crm-2345"}),
+                        headers=AUTH, content_type="application/json; charset=utf-8")
+    assert (response.json["from"], response.json["to"]) == ("101", "89998887766")
+    assert spool.only_call() == fixture("seed.call")
+
+
+def test_post_query_and_body_merge(app, spool):
+    app.post("/api/make_call.php?from=101", "to=89998887766&external_id=crm-2345&from=101", headers=AUTH)
+    assert spool.only_call() == fixture("seed.call")
+
+
+def test_post_with_fields_in_query_and_empty_body(app, spool):
+    app.post("/api/make_call.php?" + SEED_QUERY, "", headers=AUTH, content_type="application/json")
+    assert spool.only_call() == fixture("seed.call")
+
+
+def test_extra_fields_are_ignored(client, spool):
+    client(SEED_QUERY + "&lead=7&lead=8&api_key=whatever&note=" + urllib.parse.quote("a\nb"))
+    assert spool.only_call() == fixture("seed.call")
+
+
+def test_same_value_twice_is_fine(client, spool):
+    client(SEED_QUERY + "&to=89998887766")
+    assert len(spool.calls()) == 1
+
+
+def test_empty_external_id_means_none(client, spool):
+    assert client("from=30&to=89229954595&external_id=").json["external_id"] is None
+    assert spool.only_call() == fixture("legacy.call")
+
+
+def test_dot_dot_slash_in_external_id_never_touches_a_path(client, spool):
+    response = client("from=101&to=89998887766&external_id=../../etc/passwd")
+    assert response.json["filename"].startswith("call-")
+    assert "Set: CDR(userfield)=../../etc/passwd\n" in spool.only_call()
+
+
+def test_archive_and_templates_from_settings(app_factory, spool):
+    app = app_factory(archive=True, channel_context="originate-skipvm", max_retries=0, retry_time=120,
+                      wait_time=45, caller_id='"CRM {external_id}" <{from}>', account="crm-{from}")
+    app.get("/api/make_call.php?from=101&to=%2B79998887766&external_id=crm-2345", headers=AUTH)
+    assert spool.only_call() == fixture("custom.call")
+
+
+BAD_BODY = b"x" * (64 * 1024 + 1)
+
+# (description, method, path, query, body, content type, headers) -> (status, code)
+ERROR_TABLE = [
+    ("from too short", "GET", "/api/make_call.php", "from=1&to=89998887766", None, None, AUTH, 400, "invalid_from"),
+    ("from missing", "GET", "/api/make_call.php", "to=89998887766", None, None, AUTH, 400, "invalid_from"),
+    ("from letters", "GET", "/api/make_call.php", "from=abc&to=89998887766", None, None, AUTH, 400, "invalid_from"),
+    ("to too short", "GET", "/api/make_call.php", "from=101&to=12", None, None, AUTH, 400, "invalid_to"),
+    ("to missing", "GET", "/api/make_call.php", "from=101", None, None, AUTH, 400, "invalid_to"),
+    ("to feature code", "GET", "/api/make_call.php", "from=101&to=*97", None, None, AUTH, 400, "invalid_to"),
+    ("to with #", "GET", "/api/make_call.php", "from=101&to=123%23", None, None, AUTH, 400, "invalid_to"),
+    ("to with ;", "GET", "/api/make_call.php", "from=101&to=123%3B4", None, None, AUTH, 400, "invalid_to"),
+    ("external_id space", "GET", "/api/make_call.php", "from=101&to=89998887766&external_id=a+b", None, None,
+     AUTH, 400, "invalid_external_id"),
+    ("external_id 129", "GET", "/api/make_call.php", "from=101&to=89998887766&external_id=" + "x" * 129,
+     None, None, AUTH, 400, "invalid_external_id"),
+    ("to LF", "GET", "/api/make_call.php", "from=101&to=123%0AApplication:+System", None, None, AUTH, 400,
+     "bad_request"),
+    ("external_id CR", "GET", "/api/make_call.php", "from=101&to=123456&external_id=a%0Db", None, None, AUTH,
+     400, "bad_request"),
+    ("from NUL", "GET", "/api/make_call.php", "from=10%001&to=123456", None, None, AUTH, 400, "bad_request"),
+    ("not UTF-8", "GET", "/api/make_call.php", "from=101&to=%FF%FE", None, None, AUTH, 400, "bad_request"),
+    ("bad percent", "GET", "/api/make_call.php", "from=101&to=12%G3", None, None, AUTH, 400, "bad_request"),
+    ("repeated field", "GET", "/api/make_call.php", "from=101&to=123456&to=654321", None, None, AUTH, 400,
+     "bad_request"),
+    ("body too big", "POST", "/api/make_call.php", "", BAD_BODY, "application/x-www-form-urlencoded", AUTH,
+     400, "bad_request"),
+    ("bad JSON", "POST", "/api/make_call.php", "", b"{from", "application/json", AUTH, 400, "bad_request"),
+    ("JSON list", "POST", "/api/make_call.php", "", b"[1]", "application/json", AUTH, 400, "bad_request"),
+    ("JSON object value", "POST", "/api/make_call.php", "", b'{"from": {"a": 1}, "to": "123456"}',
+     "application/json", AUTH, 400, "bad_request"),
+    ("JSON bool", "POST", "/api/make_call.php", "", b'{"from": true, "to": "123456"}', "application/json",
+     AUTH, 400, "bad_request"),
+    ("multipart", "POST", "/api/make_call.php", "", b"--x--", "multipart/form-data; boundary=x", AUTH, 400,
+     "bad_request"),
+    ("query vs body", "POST", "/api/make_call.php", "to=123456", b"from=101&to=654321",
+     "application/x-www-form-urlencoded", AUTH, 400, "bad_request"),
+    ("no key", "GET", "/api/make_call.php", SEED_QUERY, None, None, {}, 401, "unauthorized"),
+    ("wrong key", "GET", "/api/make_call.php", SEED_QUERY, None, None, {"Authorization": "Bearer nope"}, 401,
+     "unauthorized"),
+    ("key prefix", "GET", "/api/make_call.php", SEED_QUERY, None, None,
+     {"Authorization": "Bearer " + SEED_KEY[:-1]}, 401, "unauthorized"),
+    ("Basic scheme", "GET", "/api/make_call.php", SEED_QUERY, None, None, {"Authorization": "Basic " + SEED_KEY},
+     401, "unauthorized"),
+    ("empty bearer", "GET", "/api/make_call.php", SEED_QUERY, None, None, {"Authorization": "Bearer "}, 401,
+     "unauthorized"),
+    ("bad key, bad fields", "GET", "/api/make_call.php", "from=x&to=%FF", None, None, {}, 401, "unauthorized"),
+    ("other name", "GET", "/api/other.php", SEED_QUERY, None, None, AUTH, 404, "not_found"),
+    ("path info", "GET", "/api/make_call.php/x", SEED_QUERY, None, None, AUTH, 404, "not_found"),
+    ("PUT", "PUT", "/api/make_call.php", SEED_QUERY, b"", None, AUTH, 405, "method_not_allowed"),
+    ("DELETE", "DELETE", "/api/make_call.php", SEED_QUERY, None, None, AUTH, 405, "method_not_allowed"),
+    ("HEAD", "HEAD", "/api/make_call.php", SEED_QUERY, None, None, AUTH, 405, "method_not_allowed"),
+    ("OPTIONS", "OPTIONS", "/api/make_call.php", SEED_QUERY, None, None, AUTH, 405, "method_not_allowed"),
+]
+
+
+def request(app, method, path, query, body, content_type, headers, status):
+    return app.request(path + ("?" + query if query else ""), method=method, body=body,
+                       headers=dict(headers, **({"Content-Type": content_type} if content_type else {})),
+                       status=status, expect_errors=True)
+
+
+@pytest.mark.parametrize("case", ERROR_TABLE, ids=[case[0] for case in ERROR_TABLE])
+def test_error_table(app, spool, case):
+    _, method, path, query, body, content_type, headers, status, code = case
+    response = request(app, method, path, query, body, content_type, headers, status)
+    assert (response.status_int, response.headers["Content-Type"]) == (status, "application/json; charset=utf-8")
+    assert response.headers["Cache-Control"] == "no-store"
+    if method != "HEAD":
+        assert (response.json["status"], response.json["code"]) == ("ERROR", code)
+        assert list(response.json) == ["status", "error", "code"]
+    assert spool.calls() == [] and spool.staged() == []
+
+
+@pytest.mark.parametrize("code, text", [
+    ("invalid_from", "Invalid from number"), ("invalid_to", "Invalid to number"),
+    ("invalid_external_id", "Invalid external_id"), ("unauthorized", "Unauthorized"),
+])
+def test_old_php_error_texts(app, code, text):
+    case = next(case for case in ERROR_TABLE if case[-1] == code)
+    assert request(app, *case[1:-1]).json["error"] == text
+
+
+def test_401_says_bearer_and_405_says_allow(app):
+    assert request(app, "GET", "/api/make_call.php", SEED_QUERY, None, None, {}, 401) \
+        .headers["WWW-Authenticate"] == 'Bearer realm="pbxcall"'
+    assert request(app, "PUT", "/api/make_call.php", "", b"", None, AUTH, 405).headers["Allow"] == "GET, POST"
+
+
+def test_missing_header_logs_the_apache_hint(app):
+    request(app, "GET", "/api/make_call.php", SEED_QUERY, None, None, {}, 401)
+    assert "CGIPassAuth On" in app.log.getvalue()
+    assert 'SetEnvIf Authorization "(.+)" HTTP_AUTHORIZATION=$1' in app.log.getvalue()
+
+
+def test_wrong_key_does_not_log_the_hint_nor_the_token(app):
+    request(app, "GET", "/api/make_call.php", SEED_QUERY, None, None, {"Authorization": "Bearer guess-0001"}, 401)
+    log = app.log.getvalue()
+    assert "CGIPassAuth" not in log and "guess-0001" not in log
+    assert "outcome=unauthorized status=401 client=127.0.0.1" in log
+
+
+def test_one_log_line_per_request_without_the_key(client, app, spool):
+    client(SEED_QUERY)
+    lines = app.log.getvalue().splitlines()
+    assert len(lines) == 1
+    assert SEED_KEY not in lines[0]
+    name = spool.calls()[0]
+    assert lines[0].endswith("outcome=ok status=200 client=127.0.0.1 key=default from=101 to=89998887766 "
+                             "external_id=crm-2345 filename=" + name)
+
+
+def test_log_line_cannot_be_forged(client, app):
+    client("from=101&to=12+outcome%3Dok+key%3Dadmin", status=400)
+    lines = app.log.getvalue().splitlines()
+    assert len(lines) == 1 and " to=12\\x20outcome=ok\\x20key=admin " in lines[0]
+
+
+def test_key_names_in_the_log(app_factory):
+    app = app_factory(api_key=Ellipsis, api_keys=[{"name": "crm", "key": "k1-aaaaaaaa"},
+                                                  {"name": "shop", "key": "k2-bbbbbbbb"}])
+    app.get("/api/make_call.php?" + SEED_QUERY, headers={"Authorization": "Bearer k2-bbbbbbbb"})
+    app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=401)
+    log = app.log.getvalue()
+    assert "key=shop" in log and "k2-bbbbbbbb" not in log and "k1-aaaaaaaa" not in log
+
+
+def test_log_file_setting(app_factory, spool):
+    path = os.path.join(spool.base, "pbxcall.log")
+    app = app_factory(log_file=path)
+    app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH)
+    with open(path) as stream:
+        assert "outcome=ok" in stream.read()
+    assert app.log.getvalue() == ""
+
+
+def test_unexpected_exception_is_generic_json_and_traceback_in_log(app, spool, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret detail " + SEED_KEY)
+    monkeypatch.setattr(app_module.callfile, "render", explode)
+    response = app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=500)
+    assert response.json == {"status": "ERROR", "error": "Internal error", "code": "internal_error"}
+    assert_json_headers(response)
+    assert "Traceback" in app.log.getvalue() and "RuntimeError" in app.log.getvalue()
+    assert spool.calls() == []
+
+
+def test_spool_error(app_factory, spool):
+    os.rmdir(spool.outgoing)
+    app = app_factory()
+    response = app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=500)
+    assert response.json == {"status": "ERROR", "error": "Could not queue the call", "code": "spool_error"}
+    assert spool.outgoing in app.log.getvalue()  # the details go to the log only
+    assert spool.outgoing not in response.text and spool.staged() == []
+
+
+def file_app(environ_config, log):
+    return TestApp(make_app(None, log), extra_environ={"PBXCALL_CONFIG": environ_config,
+                                                       "REMOTE_ADDR": "127.0.0.1"})
+
+
+def test_config_not_found(spool):
+    import io
+    log = io.StringIO()
+    response = file_app(os.path.join(spool.base, "missing.json"), log).get(
+        "/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=500)
+    assert response.json == {"status": "ERROR", "error": "Configuration file not found", "code": "config_error"}
+    assert "missing.json" in log.getvalue()
+
+
+def test_config_invalid_and_placeholder(write_config, spool):
+    import io
+    log = io.StringIO()
+    path = write_config(api_key="change-me")
+    response = file_app(path, log).get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=500)
+    assert response.json == {"status": "ERROR", "error": "Invalid configuration", "code": "config_error"}
+    assert "placeholder" in log.getvalue() and spool.calls() == []
+
+
+def test_settings_file_is_reloaded_when_it_changes(write_config, spool):
+    import io
+    path = write_config()
+    app = file_app(path, io.StringIO())
+    app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH)
+    write_config(api_key="another-key-456", archive=True)
+    app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=401)
+    app.get("/api/make_call.php?" + SEED_QUERY, headers={"Authorization": "Bearer another-key-456"})
+    assert sum("Archive: yes" in spool.read(name) for name in spool.calls()) == 1
+
+
+def test_unknown_setting_is_logged_as_warning(write_config):
+    import io
+    log = io.StringIO()
+    file_app(write_config(colour="blue"), log).get("/api/make_call.php?" + SEED_QUERY, headers=AUTH)
+    assert "warning" in log.getvalue() and "'colour'" in log.getvalue()
+
+
+@pytest.mark.parametrize("obj", [
+    {"a": "plain", "b": None, "c": True, "d": False, "e": 7},
+    {"q": 'quote " back \\ nl \n cr \r tab \t bs \b ff \f nul \x00 del \x7f'},
+    {"u": "\u0430\u0431\u0432 \u20ac \U0001f4de \ud800"},
+])
+def test_dumps_is_json_dumps(obj):
+    assert dumps(obj) == json.dumps(obj)

@@ -1,0 +1,57 @@
+"""python3 -m pbxcall: the README's first command, really run."""
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from helpers import ROOT, fixture
+from pbxcall import cli
+
+
+def test_serve_demo_prints_a_curl_line_that_places_a_call(tmp_path):
+    """`python3 -m pbxcall serve --demo` from a fresh directory (here: a copy's parent)."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "pbxcall", "serve", "--demo", "--port", "0"],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True)
+    try:
+        lines = []
+        while not any(line.strip().startswith("curl ") for line in lines):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        while "appears in" not in lines[-1]:
+            lines.append(proc.stdout.readline())
+        curl = shlex.split(next(line for line in lines if line.strip().startswith("curl ")))
+        header = curl[curl.index("-H") + 1]
+        url = curl[-1]
+        assert url.endswith("/api/make_call.php?from=101&to=89998887766&external_id=crm-2345")
+        spool = re.search(r"appears in (\S+)/", lines[-1]).group(1)
+        assert spool == str(tmp_path / cli.DEMO_DIR / "outgoing")
+        name, _, value = header.partition(": ")
+        with urllib.request.urlopen(urllib.request.Request(url, headers={name: value})) as response:
+            body = response.read().decode()
+        assert os.listdir(spool) and body.endswith('"file": "%s"}' % os.listdir(spool)[0])
+        with open(os.path.join(spool, os.listdir(spool)[0])) as stream:
+            assert stream.read() == fixture("seed.call")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    assert "outcome=ok" in proc.stderr.read()
+
+
+def test_serve_without_settings_fails_cleanly(capsys, tmp_path):
+    assert cli.main(["serve", "--config", str(tmp_path / "none.json")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["no-such-command"])
+    assert info.value.code == 2
