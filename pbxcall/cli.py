@@ -5,6 +5,11 @@
         --demo needs no settings: a throwaway spool under ./pbxcall-demo and a
         random key, and it prints the curl line to try.
 
+    apache-config [--style 2.4|2.4.6|wsgi] [--config PATH] [--allow CIDR ...]
+        The shipped Apache config from apache/ with this install's absolute paths
+        filled in: 2.4 (Apache >= 2.4.13, FreePBX 17), 2.4.6 (FreePBX 16), wsgi
+        (mod_wsgi daemon mode).  --allow replaces the placeholder network.
+
 Exit codes: 0 done, 1 the command failed, 2 unusable arguments.
 """
 
@@ -19,6 +24,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .settings import Settings
 
 DEMO_DIR = "pbxcall-demo"
+INSTALL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+APACHE_STYLES = {"2.4": "pbxcall.conf", "2.4.6": "pbxcall-2.4.6.conf", "wsgi": "pbxcall-wsgi.conf"}
+#: what the shipped files say, replaced by apache-config
+SHIPPED_INSTALL_DIR = "/opt/pbxcall"
+SHIPPED_NETWORK_LINE = "    Require ip 192.0.2.0/24\n"
 
 
 def demo_settings(base: str) -> "Settings":
@@ -70,6 +80,23 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def apache_config(args: argparse.Namespace) -> int:
+    from .settings import SYSTEM_PATH
+
+    path = os.path.join(INSTALL_DIR, "apache", APACHE_STYLES[args.style])
+    try:
+        with open(path) as stream:
+            text = stream.read()
+    except OSError as exc:
+        print("pbxcall: cannot read %s: %s" % (path, exc.strerror), file=sys.stderr)
+        return 1
+    text = text.replace(SHIPPED_INSTALL_DIR, INSTALL_DIR).replace(SYSTEM_PATH, os.path.abspath(args.config))
+    if args.allow:
+        text = text.replace(SHIPPED_NETWORK_LINE, "".join("    Require ip %s\n" % net for net in args.allow))
+    sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python3 -m pbxcall", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -81,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     run.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
     run.set_defaults(func=serve)
+    conf = commands.add_parser("apache-config", help="print the Apache config for this install")
+    conf.add_argument("--style", choices=sorted(APACHE_STYLES), default="2.4",
+                      help="2.4: Apache >= 2.4.13 (FreePBX 17); 2.4.6: FreePBX 16; wsgi: mod_wsgi daemon")
+    conf.add_argument("--config", default="/etc/pbxcall/api.env.json",
+                      help="settings file Apache passes as PBXCALL_CONFIG (default /etc/pbxcall/api.env.json)")
+    conf.add_argument("--allow", action="append", metavar="CIDR",
+                      help="network allowed besides loopback (repeatable); replaces the placeholder 192.0.2.0/24")
+    conf.set_defaults(func=apache_config)
     return parser
 
 

@@ -55,3 +55,22 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["no-such-command"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("style, marker", [("2.4", "CGIPassAuth On"), ("2.4.6", "SetEnvIf Authorization"),
+                                           ("wsgi", "WSGIPassAuthorization On")])
+def test_apache_config_fills_in_this_install(capsys, style, marker):
+    assert cli.main(["apache-config", "--style", style, "--config", "/srv/pbx/api.env.json",
+                     "--allow", "10.1.0.0/16", "--allow", "2001:db8::/32"]) == 0
+    text = "".join(line for line in capsys.readouterr().out.splitlines(True) if not line.startswith("#"))
+    assert marker in text and "/opt/pbxcall" not in text and "192.0.2.0/24" not in text
+    assert "SetEnv PBXCALL_CONFIG /srv/pbx/api.env.json\n" in text
+    assert "    Require ip 10.1.0.0/16\n    Require ip 2001:db8::/32\n" in text
+    target = "cgi-bin/pbxcall" if style != "wsgi" else "apache/pbxcall.wsgi"
+    assert " /api/make_call.php %s/%s\n" % (ROOT, target) in text
+
+
+def test_apache_config_default_is_the_24_file(capsys):
+    assert cli.main(["apache-config"]) == 0
+    with open(os.path.join(ROOT, "apache", "pbxcall.conf")) as stream:
+        assert capsys.readouterr().out == stream.read().replace("/opt/pbxcall", ROOT)
