@@ -27,10 +27,11 @@ import os
 import sys
 from typing import Any, Callable, Dict, Iterable, Optional, TextIO, Tuple
 
-from . import auth, callfile, numbers, request, spool
+from . import auth, callfile, numbers, ratelimit, request, spool
 from .errors import Headers, MethodNotAllowed, NotFound, PbxcallError
+from .jsonwire import dumps
 from .log import Log
-from .settings import Settings, fallback_staging, find_path
+from .settings import ApiKey, Settings, fallback_staging, find_path
 
 ENDPOINT = "make_call.php"
 METHODS = ("GET", "POST")
@@ -46,38 +47,6 @@ Reply = Tuple[int, Dict[str, Any], Headers]
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
             500: "Internal Server Error"}
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-
-
-def dumps(obj: Dict[str, Any]) -> str:
-    """``json.dumps`` of a flat object of str/int/bool/None, byte for byte.
-
-    The response needs no more, and ``json`` costs a CGI process an import of ``re``.
-    """
-    return "{" + ", ".join(_value(key) + ": " + _value(value) for key, value in obj.items()) + "}"
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    out = []
-    for char in value:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif " " <= char <= "~":
-            out.append(char)
-        elif ord(char) < 0x10000:
-            out.append("\\u%04x" % ord(char))
-        else:
-            high, low = divmod(ord(char) - 0x10000, 0x400)
-            out.append("\\u%04x\\u%04x" % (0xD800 + high, 0xDC00 + low))
-    return '"' + "".join(out) + '"'
-
-
 class App:
     """The WSGI callable.  ``settings`` fixed, or ``None``: load the file per request.
 
@@ -107,7 +76,7 @@ class App:
             detail = "internal error:\n" + traceback.format_exc().rstrip()
             status, payload, headers = 500, dict(INTERNAL_ERROR), []
         try:
-            log.line(dict(outcome=payload.get("code", "ok"), status=status, **record), detail)
+            log.request(dict(outcome=payload.get("code", "ok"), status=status, **record), detail)
         except Exception:  # a log that cannot be written must not cost the answer
             pass
         body = dumps(payload).encode("ascii")
@@ -143,15 +112,17 @@ class App:
         if environ.get("REQUEST_METHOD") not in METHODS:
             raise MethodNotAllowed()
         settings = self.load_settings(environ, log)
-        if settings.log_file:
-            log.path = settings.log_file
+        log.path, log.audit_path = settings.log_file, settings.audit_log
+        if settings.addresses is not None:
+            settings.addresses.check(environ.get("REMOTE_ADDR"))
         header = auth.authorization_header(environ)
         if header is None:
             log.warning(auth.MISSING_HEADER_HINT)
-        record["key"] = auth.authenticate(settings.keys, header).name
-        return self.make_call(settings, request.read_fields(environ), log, record)
+        key = auth.authenticate(settings.keys, header)
+        record["key"] = key.name
+        return self.make_call(settings, key, request.read_fields(environ), log, record)
 
-    def make_call(self, settings: Settings, fields: Dict[str, str], log: Log,
+    def make_call(self, settings: Settings, key: ApiKey, fields: Dict[str, str], log: Log,
                   record: Dict[str, Any]) -> Reply:
         record.update((name, fields.get(name)) for name in request.FIELDS)
         call = callfile.Call(
@@ -160,6 +131,14 @@ class App:
             numbers.check_external_id(fields.get("external_id")),
         )
         record["to"] = call.to
+        settings.policy.check(call.from_, call.to, "settings")
+        key.policy.check(call.from_, call.to, "key " + key.name)
+        buckets = []
+        if "per_key" in settings.rates:
+            buckets.append(("key." + key.name, settings.rates["per_key"]))
+        if "per_from" in settings.rates:
+            buckets.append(("from." + call.from_, settings.rates["per_from"]))
+        ratelimit.hit(settings.state_path, buckets)
         text = callfile.render(
             call,
             context=settings.outgoing_context,

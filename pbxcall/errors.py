@@ -114,3 +114,19 @@ class SpoolError(PbxcallError):
     status = 500
     code = "spool_error"
     message = "Could not queue the call"
+
+
+class RateLimited(PbxcallError):
+    """Too many calls for a key or an extension; ``retry_after`` seconds until a slot frees."""
+
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests"
+
+    def __init__(self, retry_after: int, detail: Optional[str] = None) -> None:
+        super().__init__(None, detail)
+        self.retry_after = max(1, int(retry_after))
+
+    @property
+    def headers(self) -> Headers:
+        return [("Retry-After", str(self.retry_after))]

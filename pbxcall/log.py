@@ -8,10 +8,18 @@ under the key's *name*.
 
 import os
 import time
-from typing import Any, Mapping, Optional, TextIO
+from typing import Any, Dict, Mapping, Optional, TextIO
+
+from .jsonwire import dumps
 
 PREFIX = "pbxcall:"
 MAX_VALUE = 80  # characters kept of a client-supplied value
+#: an audit record's keys after "time", always all of them (null when unknown), then "reason"
+AUDIT_FIELDS = ("outcome", "status", "client", "key", "from", "to", "external_id", "filename")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def clean(value: Any) -> str:
@@ -28,12 +36,43 @@ def clean(value: Any) -> str:
     return text + "..." if cut else text
 
 
-class Log:
-    """Writes whole lines to ``stream`` (Apache's error log) or appends to ``path``."""
+def append(path: str, data: bytes) -> None:
+    """Append ``data`` with one ``write`` on an ``O_APPEND`` descriptor.
 
-    def __init__(self, stream: TextIO, path: Optional[str] = None) -> None:
+    Lines from concurrent CGI processes never interleave or overwrite each other.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+class Log:
+    """Writes whole lines to ``stream`` (Apache's error log) or appends to ``path``;
+    with ``audit_path``, also one JSON object a request there."""
+
+    def __init__(self, stream: TextIO, path: Optional[str] = None, audit_path: Optional[str] = None) -> None:
         self.stream = stream
         self.path = path
+        self.audit_path = audit_path
+
+    def request(self, fields: Mapping[str, Any], detail: Optional[str] = None) -> None:
+        """The request's log line, and its audit record when ``audit_path`` is set."""
+        self.line(fields, detail)
+        if self.audit_path:
+            self.audit(fields, detail)
+
+    def audit(self, fields: Mapping[str, Any], detail: Optional[str]) -> None:
+        record = {"time": _now()}  # type: Dict[str, Any]
+        for name in AUDIT_FIELDS:
+            value = fields.get(name)
+            record[name] = value if value is None or isinstance(value, int) else str(value)[:MAX_VALUE]
+        record["reason"] = detail.splitlines()[0][:300] if detail else None
+        try:
+            append(self.audit_path or "", (dumps(record) + "\n").encode("ascii"))
+        except OSError as exc:
+            self.warning("audit_log %s: %s" % (self.audit_path, exc.strerror))
 
     def line(self, fields: Mapping[str, Any], detail: Optional[str] = None) -> None:
         """``pbxcall: time=... a=1 b=2 - detail``, fields in the order given.
@@ -41,7 +80,7 @@ class Log:
         ``detail`` is pbxcall's own text (client values in it are already cut);
         a traceback keeps its lines.
         """
-        parts = [PREFIX, "time=" + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())]
+        parts = [PREFIX, "time=" + _now()]
         parts.extend("%s=%s" % (name, clean(value)) for name, value in fields.items())
         if detail:
             parts.extend(("-", detail))
@@ -52,14 +91,8 @@ class Log:
 
     def write(self, text: str) -> None:
         if self.path:
-            data = (text + "\n").encode("utf-8", "backslashreplace")
             try:
-                # O_APPEND and one write: lines from concurrent CGI processes never interleave
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
+                append(self.path, (text + "\n").encode("utf-8", "backslashreplace"))
                 return
             except OSError as exc:
                 text = "%s (log_file %s: %s)" % (text, self.path, exc.strerror)

@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from .callfile import template_problem
 from .errors import ConfigError, ConfigNotFound
 from .numbers import DEFAULT_FROM_PATTERN, DEFAULT_TO_PATTERN, Pattern
+from .policy import POLICY_FIELDS, AddressList, Policy
+from .ratelimit import Rate, parse_rate
 
 SYSTEM_PATH = "/etc/pbxcall/api.env.json"
 PACKAGE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".api.env.json")
@@ -30,13 +32,14 @@ _CONTEXT_CHARS = _NAME_CHARS
 
 
 class ApiKey:
-    """One accepted Bearer token and the name it is logged under."""
+    """One accepted Bearer token, the name it is logged under, and its own limits."""
 
-    __slots__ = ("name", "secret")
+    __slots__ = ("name", "secret", "policy")
 
-    def __init__(self, name: str, secret: bytes) -> None:
+    def __init__(self, name: str, secret: bytes, policy: Optional[Policy] = None) -> None:
         self.name = name
         self.secret = secret
+        self.policy = policy or Policy()
 
     def __repr__(self) -> str:  # never the secret
         return "ApiKey(%r)" % self.name
@@ -74,14 +77,22 @@ FIELDS = {
     "file_owner": _Field(str, "asterisk", nullable=True),  # null: never chown
     "log_file": _Field(str, None),
     "fsync": _Field(bool, True),
+    "allowed_ips": _Field(list, None),  # CIDR networks; null: any address
+    "allowed_from": _Field(list, None),  # rules for every key; null: no restriction
+    "allowed_to": _Field(list, None),
+    "denied_to": _Field(list, None),
+    "rate_limit": _Field(dict, {"per_key": "60/minute", "per_from": "10/minute"}, nullable=True),
+    "state_path": _Field(str, None),  # default: <spool>/pbxcall beside outgoing
+    "audit_log": _Field(str, None),
 }  # type: Dict[str, _Field]
+RATE_FIELDS = ("per_key", "per_from")
 KEY_FIELDS = ("api_key", "api_keys")
 
 
 class Settings:
     """Validated settings.  Attribute names are the setting names."""
 
-    __slots__ = tuple(FIELDS) + ("keys", "source", "warnings")
+    __slots__ = tuple(FIELDS) + ("keys", "source", "warnings", "policy", "addresses", "rates")
     keys: Tuple[ApiKey, ...]
     outgoing_path: str
     outgoing_temp_path: str
@@ -98,6 +109,16 @@ class Settings:
     file_owner: Optional[str]
     log_file: Optional[str]
     fsync: bool
+    allowed_ips: "Optional[List[str]]"
+    allowed_from: "Optional[List[str]]"
+    allowed_to: "Optional[List[str]]"
+    denied_to: "Optional[List[str]]"
+    rate_limit: "Optional[Dict[str, str]]"
+    state_path: str
+    audit_log: Optional[str]
+    policy: Policy
+    addresses: Optional[AddressList]
+    rates: "Dict[str, Rate]"
 
     def __init__(self, keys: Sequence[ApiKey], source: str = "<settings>", **values: Any) -> None:
         self.keys = tuple(keys)
@@ -114,6 +135,11 @@ class Settings:
         self.channel_context = values.get("channel_context") or self.outgoing_context
         self.from_pattern = Pattern(values.get("from_pattern", DEFAULT_FROM_PATTERN))
         self.to_pattern = Pattern(values.get("to_pattern", DEFAULT_TO_PATTERN))
+        self.state_path = values.get("state_path") or os.path.join(
+            os.path.dirname(self.outgoing_path), "pbxcall")
+        self.policy = Policy(*(values.get(name) for name in POLICY_FIELDS))
+        self.addresses = AddressList(self.allowed_ips) if self.allowed_ips is not None else None
+        self.rates = {name: parse_rate(rate) for name, rate in (self.rate_limit or {}).items()}
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "<settings>") -> "Settings":
@@ -132,7 +158,7 @@ class Settings:
                 values[name] = _check_field(source, name, field, value)
             else:
                 values[name] = None
-        settings = cls(_read_keys(source, data), source, **_check_values(source, values))
+        settings = cls(_read_keys(source, data, warnings), source, **_check_values(source, values))
         settings.warnings = warnings
         return settings
 
@@ -224,8 +250,21 @@ def _check_values(source: str, values: Dict[str, Any]) -> Dict[str, Any]:
                 Pattern(values[name])
             except ValueError as exc:
                 raise _invalid(source, "%s: %s" % (name, exc))
-    for name in ("outgoing_path", "outgoing_temp_path"):
-        if name in values and not values[name]:
+    _policy(source, "", values)
+    if values.get("allowed_ips") is not None:
+        try:
+            AddressList(values["allowed_ips"])
+        except ValueError as exc:
+            raise _invalid(source, "allowed_ips: %s" % exc)
+    for name, rate in (values.get("rate_limit") or {}).items():
+        if name not in RATE_FIELDS:
+            raise _invalid(source, "rate_limit: unknown limit %r (known: %s)" % (name, ", ".join(RATE_FIELDS)))
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            raise _invalid(source, "rate_limit.%s: %s" % (name, exc))
+    for name in ("outgoing_path", "outgoing_temp_path", "state_path", "audit_log", "log_file"):
+        if name in values and values[name] == "":
             raise _invalid(source, "%s must not be empty" % name)
     outgoing = os.path.realpath(values.get("outgoing_path", FIELDS["outgoing_path"].default))
     staging = values.get("outgoing_temp_path")
@@ -235,7 +274,18 @@ def _check_values(source: str, values: Dict[str, Any]) -> Dict[str, Any]:
     return values
 
 
-def _read_keys(source: str, data: Mapping[str, Any]) -> List[ApiKey]:
+def _policy(source: str, prefix: str, data: Mapping[str, Any]) -> Policy:
+    """The Policy of ``allowed_from``/``allowed_to``/``denied_to`` in ``data``; errors name the rule list."""
+    rules = {name: data[name] for name in POLICY_FIELDS if data.get(name) is not None}
+    for name, value in rules.items():
+        try:
+            Policy(**{name: value})
+        except ValueError as exc:
+            raise _invalid(source, "%s%s: %s" % (prefix, name, exc))
+    return Policy(**rules)
+
+
+def _read_keys(source: str, data: Mapping[str, Any], warnings: List[str]) -> List[ApiKey]:
     entries = []  # type: List[Any]
     if data.get("api_key") is not None:
         entries.append(("api_key", {"name": "default", "key": data["api_key"]}))
@@ -260,7 +310,9 @@ def _read_keys(source: str, data: Mapping[str, Any]) -> List[ApiKey]:
             raise _invalid(source, "%s: the name %r is used twice" % (where, name))
         if any(key.secret == str(secret).encode("ascii") for key in keys):
             raise _invalid(source, "%s (%s): the same key is configured twice" % (where, name))
-        keys.append(ApiKey(name, str(secret).encode("ascii")))
+        for field in sorted(set(entry) - {"name", "key"} - set(POLICY_FIELDS)):
+            warnings.append("%s: unknown setting %r in %s ignored" % (source, field, where))
+        keys.append(ApiKey(name, str(secret).encode("ascii"), _policy(source, where + ".", entry)))
     return keys
 
 

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 
-from helpers import ROOT
+from helpers import ROOT, keep
 
 APACHE = "/usr/sbin/apache2"
 MODULES = "/usr/lib/apache2/modules"
@@ -70,6 +70,7 @@ class Apache:
         for path in (self.outgoing, self.tmp):
             os.makedirs(path)
             self.give(path, 0o755, to_user=True)
+        self.give(self.spool, 0o755, to_user=True)  # like /var/spool/asterisk
         self.config = os.path.join(self.base, "etc", "api.env.json")
         os.makedirs(os.path.dirname(self.config))
         self.give(os.path.dirname(self.config), 0o750)
@@ -90,7 +91,8 @@ class Apache:
             os.chown(path, self.owner[0] if to_user else 0, self.owner[1])
 
     def write_settings(self, overrides):
-        data = {"api_key": KEY, "outgoing_path": self.outgoing, "outgoing_temp_path": self.tmp}
+        data = {"api_key": KEY, "outgoing_path": self.outgoing, "outgoing_temp_path": self.tmp,
+                "rate_limit": None}
         data.update(overrides)
         with open(self.config, "w") as stream:
             json.dump(data, stream)
@@ -159,6 +161,8 @@ class Apache:
         raise RuntimeError("apache2 did not listen on %d" % self.port)
 
     def stop(self):
+        if os.path.exists(self.error_log):
+            keep("apache", self.log())
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()  # its own pid: graceful stop of this server only
             try:
@@ -186,7 +190,9 @@ class Apache:
         try:
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+            body = response.read()
+            keep("apache-responses", b"%d %r " % (response.status, response.getheaders()) + body)
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
         finally:
             conn.close()
 

@@ -14,6 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
+from helpers import keep  # noqa: E402
+
 from pbxcall.app import make_app  # noqa: E402
 from pbxcall.settings import Settings  # noqa: E402
 
@@ -52,8 +54,9 @@ class Spool:
         return self.read(calls[0])
 
     def config(self, **overrides):
+        # No rate limit unless a test asks for one: many tests place many calls from 101.
         data = {"api_key": SEED_KEY, "outgoing_path": self.outgoing,
-                "outgoing_temp_path": self.tmp, "file_owner": None}
+                "outgoing_temp_path": self.tmp, "file_owner": None, "rate_limit": None}
         data.update(overrides)
         return {key: value for key, value in data.items() if value is not Ellipsis}
 
@@ -90,13 +93,32 @@ def app_factory(settings_factory):
     """``app_factory(**overrides)`` -> a WebTest TestApp over make_app(settings)."""
     from webtest import TestApp
 
+    logs = []
+
     def build(**overrides):
         log = io.StringIO()
-        test_app = TestApp(make_app(settings_factory(**overrides), log),
+        logs.append(log)
+        test_app = TestApp(recording(make_app(settings_factory(**overrides), log)),
                            extra_environ={"REMOTE_ADDR": "127.0.0.1"})
         test_app.log = log  # everything pbxcall logged for this app
         return test_app
-    return build
+    yield build
+    for log in logs:
+        keep("wsgi-log", log.getvalue())
+
+
+def recording(app):
+    """WSGI middleware: every response (status, headers, body) goes to the transcript."""
+    def wrapper(environ, start_response):
+        seen = []
+
+        def start(status, headers, exc_info=None):
+            seen.append("%s %r " % (status, headers))
+            return start_response(status, headers)
+        body = b"".join(app(environ, start))
+        keep("wsgi-responses", seen[0].encode() + body)
+        return [body]
+    return wrapper
 
 
 @pytest.fixture
@@ -112,3 +134,8 @@ def client(app):
 
 def _get(app, query, status=200, headers=AUTH):
     return app.get("/api/make_call.php?" + query, headers=headers, status=status)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from helpers import TRANSCRIPTS
+    shutil.rmtree(TRANSCRIPTS, ignore_errors=True)

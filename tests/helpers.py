@@ -4,6 +4,23 @@ import os
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: Everything pbxcall says during the tests (responses, logs) is appended here, and
+#: tests/test_zz_secrets.py greps it for every key the tests use.
+TRANSCRIPTS = os.environ.setdefault("PBXCALL_TEST_TRANSCRIPTS", "/dev/shm/pbxcall-transcripts-%d" % os.getpid())
+#: every key a test configures or sends
+KNOWN_KEYS = ["my-secret-key-123", "apache-test-key-0123456789", "k1-aaaaaaaa", "k2-bbbbbbbb", "another-key-456",
+              "bench-key-0123456789"]
+
+
+def keep(kind, data):
+    """Append ``data`` (bytes or str) to the transcript file for ``kind``."""
+    os.makedirs(TRANSCRIPTS, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8", "replace")
+    with open(os.path.join(TRANSCRIPTS, kind), "ab") as stream:
+        stream.write(data + b"\n")
+
+
 #: what Apache runs the CGI script with (the shebang); also reachable for "nobody"
 SYSTEM_PYTHON = "/usr/bin/python3"
 CGI_SCRIPT = os.path.join(ROOT, "cgi-bin", "pbxcall")
@@ -65,14 +82,9 @@ def run_cgi(python, env, body=b"", timeout=30):
     """Run the CGI script as Apache would (shebang flags -IS) -> (status, headers, body, stderr)."""
     proc = subprocess.run([python, "-IS", CGI_SCRIPT], input=body, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    keep("cgi", proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stderr.decode()
-    head, _, payload = proc.stdout.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.decode("latin-1").split("\r\n"):
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    status = int(headers.pop("status").split()[0])
-    return status, headers, payload, proc.stderr.decode("utf-8", "replace")
+    return parse_cgi_output(proc.stdout) + (proc.stderr.decode("utf-8", "replace"),)
 
 
 def as_nobody():
@@ -120,3 +132,28 @@ class Inotify:
 
     def close(self):
         os.close(self.fd)
+
+
+def parse_cgi_output(stdout):
+    """CGI output -> (status, headers lower-cased, body)."""
+    head, _, payload = stdout.partition(b"\r\n\r\n")
+    headers = {}
+    for line in head.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    status = int(headers.pop("status").split()[0])
+    return status, headers, payload
+
+
+def run_cgi_many(envs, python=SYSTEM_PYTHON, preexec_fn=None):
+    """Start one real CGI process per environ, all at once -> [(status, headers, body, stderr)]."""
+    procs = [subprocess.Popen([python, "-IS", CGI_SCRIPT], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec_fn)
+             for env in envs]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        keep("cgi", out + err)
+        assert proc.returncode == 0, err.decode()
+        results.append(parse_cgi_output(out) + (err.decode("utf-8", "replace"),))
+    return results

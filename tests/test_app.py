@@ -10,7 +10,8 @@ from webtest import TestApp
 from conftest import AUTH, SEED_KEY, SEED_QUERY
 from helpers import fixture
 from pbxcall import app as app_module
-from pbxcall.app import dumps, make_app
+from pbxcall.app import make_app
+from pbxcall.jsonwire import dumps
 
 SEED_JSON = ('{"status": "OK", "from": "101", "to": "89998887766", "external_id": "crm-2345", '
              '"filename": "%s", "file": "%s"}')
@@ -252,7 +253,7 @@ def test_log_file_setting(app_factory, spool):
 
 def test_unexpected_exception_is_generic_json_and_traceback_in_log(app, spool, monkeypatch):
     def explode(*args, **kwargs):
-        raise RuntimeError("secret detail " + SEED_KEY)
+        raise RuntimeError("boom from a bug")
     monkeypatch.setattr(app_module.callfile, "render", explode)
     response = app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=500)
     assert response.json == {"status": "ERROR", "error": "Internal error", "code": "internal_error"}

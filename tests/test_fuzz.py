@@ -1,0 +1,103 @@
+"""Bad input at scale: at least 10,000 generated requests against the WSGI app.
+
+Any bytes in the query string, the headers and the body; oversize bodies, lying
+Content-Lengths, huge headers.  Never a 500, never a traceback, and any call file
+written has only the template's lines.
+"""
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import urllib.parse
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings, strategies as st
+
+from conftest import FAST_TMP, SEED_KEY, Spool
+from helpers import TEMPLATE_KEYWORDS, spool_lines
+from pbxcall.app import make_app
+from pbxcall.settings import Settings
+
+EXAMPLES = int(os.environ.get("PBXCALL_FUZZ_REQUESTS", "10000"))
+latin1 = st.binary(max_size=300).map(lambda raw: raw.decode("latin-1"))
+plausible_query = st.fixed_dictionaries({}, optional={
+    "from": st.one_of(st.from_regex(r"\A[0-9]{2,8}\Z"), st.text(max_size=12)),
+    "to": st.one_of(st.from_regex(r"\A\+?[0-9]{3,15}\Z"), st.text(max_size=20)),
+    "external_id": st.one_of(st.from_regex(r"\A[A-Za-z0-9._:@/+=-]{1,20}\Z"), st.text(max_size=20)),
+    "junk": st.text(max_size=20),
+}).map(urllib.parse.urlencode)
+
+
+def mostly(usual, other, percent=80):
+    """``usual`` in ``percent`` of the cases: the deeper code paths get most of the requests."""
+    return st.integers(1, 100).flatmap(lambda roll: usual if roll <= percent else other)
+
+
+request = st.fixed_dictionaries({
+    "REQUEST_METHOD": mostly(st.sampled_from(["GET", "POST"]),
+                             st.one_of(st.sampled_from(["PUT", "HEAD", "OPTIONS", "get"]), latin1)),
+    "PATH_INFO": mostly(st.just("/api/make_call.php"), st.one_of(st.just("/api/other.php"), latin1), 90),
+    "QUERY_STRING": mostly(plausible_query, latin1, 60),
+    "HTTP_AUTHORIZATION": mostly(st.just("Bearer " + SEED_KEY), st.one_of(
+        st.none(), latin1, latin1.map(lambda text: "Bearer " + text)), 70),
+    "CONTENT_TYPE": st.one_of(st.none(), st.sampled_from(["application/json", "application/x-www-form-urlencoded",
+                                                          "multipart/form-data", "text/plain; charset=utf-8"]),
+                              latin1),
+    "body": st.one_of(st.binary(max_size=500), plausible_query.map(str.encode),
+                      st.dictionaries(st.sampled_from(["from", "to", "external_id"]),
+                                      st.one_of(st.text(max_size=20), st.integers(), st.none(), st.booleans(),
+                                                st.lists(st.integers(), max_size=2))).map(
+                                                    lambda d: json.dumps(d).encode()),
+                      st.integers(64 * 1024 - 2, 64 * 1024 + 2).map(lambda n: b"x" * n)),
+    "length": st.one_of(st.just("actual"), st.none(), st.sampled_from(["-1", "abc", "99999999", "0", "3"])),
+    "huge": st.one_of(st.none(), st.integers(1, 20000).map(lambda n: "h" * n)),
+})
+
+
+@pytest.fixture(scope="module")
+def world():
+    base = tempfile.mkdtemp(prefix="pbxcall-fuzz-", dir=FAST_TMP)
+    spool = Spool(base)
+    log = io.StringIO()
+    app = make_app(Settings.from_mapping(spool.config()), log)
+    yield app, spool, log
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=request)
+def test_no_request_breaks_pbxcall(world, case):
+    app, spool, log = world
+    body = case.pop("body")
+    length = case.pop("length")
+    huge = case.pop("huge")
+    environ = {"SCRIPT_NAME": "", "REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+               "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.input": io.BytesIO(body), "wsgi.errors": log,
+               "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": False,
+               "wsgi.multiprocess": True, "wsgi.run_once": True}
+    environ.update({name: value for name, value in case.items() if value is not None})
+    if length == "actual":
+        environ["CONTENT_LENGTH"] = str(len(body))
+    elif length is not None:
+        environ["CONTENT_LENGTH"] = length
+    if huge is not None:
+        environ["HTTP_X_HUGE"] = huge
+        environ["HTTP_COOKIE"] = huge
+    seen = []
+    payload = b"".join(app(environ, lambda status, headers: seen.append((status, dict(headers)))))
+    status = int(seen[0][0].split()[0])
+    event("HTTP %d" % status)
+    assert status in (200, 400, 401, 404, 405), payload
+    assert seen[0][1]["Content-Type"] == "application/json; charset=utf-8"
+    answer = json.loads(payload.decode("ascii"))
+    assert answer["status"] == ("OK" if status == 200 else "ERROR")
+    assert "Traceback" not in log.getvalue()
+    log.seek(0)
+    log.truncate()
+    for name in spool.calls():
+        keywords = [keyword for keyword, _ in spool_lines(spool.read(name))]
+        assert keywords in (TEMPLATE_KEYWORDS[:9], TEMPLATE_KEYWORDS[:11])  # without, with external_id
+        os.unlink(os.path.join(spool.outgoing, name))
+    assert spool.staged() == []

@@ -1,0 +1,86 @@
+"""pbxcall.ratelimit: limits that hold across separate real CGI processes."""
+
+import json
+import os
+
+import pytest
+
+from conftest import AUTH, SEED_QUERY
+from helpers import as_nobody, cgi_environ, run_cgi_many
+from pbxcall.errors import RateLimited
+from pbxcall.ratelimit import hit, parse_rate
+from pbxcall.settings import Settings
+
+
+@pytest.mark.parametrize("text, rate", [("30/minute", (30, 60)), ("6/minutes", (6, 60)), ("1/second", (1, 1)),
+                                        ("100/hour", (100, 3600)), ("5 / Day", (5, 86400))])
+def test_parse_rate(text, rate):
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["0/minute", "x/minute", "5/week", "5", "-1/second", 30])
+def test_parse_rate_refuses(text):
+    with pytest.raises(ValueError):
+        parse_rate(text)
+
+
+def test_sliding_window(spool):
+    state = os.path.join(spool.base, "state")
+    for second in range(3):
+        hit(state, [("key.a", (3, 60))], now=1000.0 + second)
+    with pytest.raises(RateLimited) as info:
+        hit(state, [("key.a", (3, 60))], now=1030.0)
+    assert info.value.retry_after == 30 and info.value.headers == [("Retry-After", "30")]
+    hit(state, [("key.a", (3, 60))], now=1060.5)  # the first has left the window
+
+
+def test_a_refused_request_costs_no_slot_in_any_bucket(spool):
+    state = os.path.join(spool.base, "state")
+    hit(state, [("from.101", (1, 60))], now=1000.0)
+    with pytest.raises(RateLimited):
+        hit(state, [("key.a", (2, 60)), ("from.101", (1, 60))], now=1001.0)
+    hit(state, [("key.a", (2, 60)), ("from.102", (1, 60))], now=1002.0)
+    hit(state, [("key.a", (2, 60)), ("from.103", (1, 60))], now=1003.0)  # key.a had only one use before
+    with pytest.raises(RateLimited):
+        hit(state, [("key.a", (2, 60))], now=1004.0)
+
+
+def test_defaults_are_on():
+    settings = Settings.from_mapping({"api_key": "k-123456789"})
+    assert settings.rates == {"per_key": (60, 60), "per_from": (10, 60)}
+    assert settings.state_path == "/var/spool/asterisk/pbxcall"
+    assert Settings.from_mapping({"api_key": "k-123456789", "rate_limit": None}).rates == {}
+
+
+def test_429_through_the_app(app_factory, spool):
+    app = app_factory(rate_limit={"per_from": "2/minute"})
+    for _ in range(2):
+        app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH)
+    response = app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=429)
+    assert response.json == {"status": "ERROR", "error": "Too many requests", "code": "rate_limited"}
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    app.get("/api/make_call.php?from=102&to=89998887766", headers=AUTH)  # another extension
+    assert len(spool.calls()) == 3
+
+
+def test_parallel_cgi_processes_never_exceed_the_limit(spool, write_config):
+    """30 real CGI processes at once against 10/minute per key: exactly 10 calls."""
+    config = write_config(rate_limit={"per_key": "10/minute"})
+    results = run_cgi_many([cgi_environ("from=%d&to=89998887766" % (100 + index), config=config)
+                            for index in range(30)])
+    statuses = sorted(status for status, _, _, _ in results)
+    assert statuses == [200] * 10 + [429] * 20
+    assert len(spool.calls()) == 10
+    assert all("retry-after" in headers for status, headers, _, _ in results if status == 429)
+
+
+def test_state_directory_not_writable_fails_closed(spool, write_config):
+    os.chmod(spool.outgoing, 0o777)
+    os.chmod(spool.tmp, 0o777)
+    config = write_config(rate_limit={"per_key": "10/minute"}, state_path="/proc/pbxcall-state")
+    os.chmod(config, 0o644)
+    [(status, _, body, stderr)] = run_cgi_many([cgi_environ(SEED_QUERY, config=config)], preexec_fn=as_nobody)
+    assert (status, json.loads(body.decode())["code"]) == (500, "spool_error")
+    assert "state_path" in stderr and spool.calls() == []
+
+
