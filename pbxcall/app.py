@@ -25,16 +25,16 @@ its output ends.
 
 import os
 import sys
-from typing import Any, Callable, Dict, Iterable, Optional, TextIO, Tuple
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple
 
-from . import auth, callfile, numbers, ratelimit, request, spool
-from .errors import Headers, MethodNotAllowed, NotFound, PbxcallError
+from . import auth, callfile, callstate, numbers, ratelimit, request, spool, statedir
+from .errors import (AlreadyFinished, AlreadyStarted, BadRequest, Forbidden, Headers, MethodNotAllowed, NotFound,
+                     PbxcallError, SpoolError, UnknownCall)
 from .jsonwire import dumps
 from .log import Log
 from .settings import ApiKey, Settings, fallback_staging, find_path
 
-ENDPOINT = "make_call.php"
-METHODS = ("GET", "POST")
 BASE_HEADERS = [
     ("Content-Type", "application/json; charset=utf-8"),
     ("Cache-Control", "no-store"),
@@ -44,8 +44,9 @@ INTERNAL_ERROR = {"status": "ERROR", "error": "Internal error", "code": "interna
 
 StartResponse = Callable[..., Any]
 Reply = Tuple[int, Dict[str, Any], Headers]
+Found = Tuple[str, str, callstate.CallFacts, os.stat_result]
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
+            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
             500: "Internal Server Error"}
 class App:
     """The WSGI callable.  ``settings`` fixed, or ``None``: load the file per request.
@@ -107,10 +108,12 @@ class App:
 
     def handle(self, environ: Dict[str, Any], log: Log, record: Dict[str, Any]) -> Reply:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        if path.rpartition("/")[2] != ENDPOINT:
+        endpoint = ENDPOINTS.get(path.rpartition("/")[2])
+        if endpoint is None:
             raise NotFound(None, "no endpoint at %r" % path[:80])
-        if environ.get("REQUEST_METHOD") not in METHODS:
-            raise MethodNotAllowed()
+        handler, methods = endpoint
+        if environ.get("REQUEST_METHOD") not in methods:
+            raise MethodNotAllowed(methods)
         settings = self.load_settings(environ, log)
         log.path, log.audit_path = settings.log_file, settings.audit_log
         if settings.addresses is not None:
@@ -120,49 +123,155 @@ class App:
             log.warning(auth.MISSING_HEADER_HINT)
         key = auth.authenticate(settings.keys, header)
         record["key"] = key.name
-        return self.make_call(settings, key, request.read_fields(environ), log, record)
+        fields = request.read_fields(environ)
+        record.update((name, fields.get(name)) for name in request.LOGGED)
+        return handler(settings, key, fields, log, record)
 
-    def make_call(self, settings: Settings, key: ApiKey, fields: Dict[str, str], log: Log,
-                  record: Dict[str, Any]) -> Reply:
-        record.update((name, fields.get(name)) for name in request.FIELDS)
-        call = callfile.Call(
-            numbers.check_from(fields.get("from", ""), settings.from_pattern),
-            numbers.check_to(fields.get("to", ""), settings.to_pattern),
-            numbers.check_external_id(fields.get("external_id")),
-        )
-        record["to"] = call.to
-        settings.policy.check(call.from_, call.to, "settings")
-        key.policy.check(call.from_, call.to, "key " + key.name)
-        buckets = []
-        if "per_key" in settings.rates:
-            buckets.append(("key." + key.name, settings.rates["per_key"]))
-        if "per_from" in settings.rates:
-            buckets.append(("from." + call.from_, settings.rates["per_from"]))
-        ratelimit.hit(settings.state_path, buckets)
-        text = callfile.render(
-            call,
-            context=settings.outgoing_context,
-            channel_context=settings.channel_context,
-            caller_id=settings.caller_id,
-            account=settings.account,
-            max_retries=settings.max_retries,
-            retry_time=settings.retry_time,
-            wait_time=settings.wait_time,
-            archive=settings.archive,
-        )
-        filename = spool.queue(
-            text.encode("utf-8"),
-            settings.outgoing_path,
-            settings.outgoing_temp_path,
-            fallback_staging(settings.outgoing_path),
-            file_owner=settings.file_owner,
-            fsync=settings.fsync,
-            warn=log.warning,
-        )
-        record["filename"] = filename
-        payload = {"status": "OK", "from": call.from_, "to": call.to,
-                   "external_id": call.external_id, "filename": filename, "file": filename}
-        return 200, payload, []
+
+def make_call(settings: Settings, key: ApiKey, fields: Dict[str, str], log: Log, record: Dict[str, Any]) -> Reply:
+    call = callfile.Call(
+        numbers.check_from(fields.get("from", ""), settings.from_pattern),
+        numbers.check_to(fields.get("to", ""), settings.to_pattern),
+        numbers.check_external_id(fields.get("external_id")),
+    )
+    record["to"] = call.to
+    now = time.time()
+    scheduled = None
+    if "at" in fields or "delay" in fields:
+        from .schedule import when
+
+        scheduled = when(fields.get("at"), fields.get("delay"), now, settings.max_schedule_days)
+    settings.policy.check(call.from_, call.to, "settings")
+    key.policy.check(call.from_, call.to, "key " + key.name)
+    try:
+        with statedir.Dedupe(settings.state_path, key.name, call.from_, settings.dedupe_seconds) as dedupe:
+            first = dedupe.find(call.to, call.external_id)
+            if first is not None:
+                record["filename"] = first[0]
+                return 200, _made(call, first[0], first[1], duplicate=True), []
+            buckets = [(prefix + name, settings.rates[limit]) for limit, prefix, name in
+                       (("per_key", "key.", key.name), ("per_from", "from.", call.from_)) if limit in settings.rates]
+            ratelimit.hit(settings.state_path, buckets, now)
+            filename = spool.queue(
+                callfile.render(
+                    call, context=settings.outgoing_context, channel_context=settings.channel_context,
+                    caller_id=settings.caller_id, account=settings.account, max_retries=settings.max_retries,
+                    retry_time=settings.retry_time, wait_time=settings.wait_time, archive=settings.archive,
+                ).encode("utf-8"),
+                settings.outgoing_path, settings.outgoing_temp_path, fallback_staging(settings.outgoing_path),
+                file_owner=settings.file_owner, mtime=scheduled, fsync=settings.fsync, warn=log.warning,
+            )
+            record["filename"] = filename
+            dedupe.record(filename, call.to, call.external_id, scheduled)
+    except OSError as exc:  # the state directory (dedupe): fail closed, as for rate limits
+        raise SpoolError(None, "state in %s (state_path) must be writable by this user: %s"
+                         % (settings.state_path, exc))
+    after_call(settings, call, filename, log, now)
+    return 200, _made(call, filename, scheduled), []
+
+
+def _made(call: callfile.Call, filename: str, scheduled: Optional[float], duplicate: bool = False) -> Dict[str, Any]:
+    payload = {"status": "OK", "from": call.from_, "to": call.to, "external_id": call.external_id,
+               "filename": filename, "file": filename}  # type: Dict[str, Any]
+    if scheduled is not None:
+        from .schedule import iso_utc
+
+        payload["scheduled_at"] = iso_utc(scheduled)
+    if duplicate:
+        payload["duplicate"] = True
+    return payload
+
+
+def after_call(settings: Settings, call: callfile.Call, filename: str, log: Log, now: float) -> None:
+    """The call is queued; what is left must not cost the answer: index, retention."""
+    try:
+        if call.external_id is not None:
+            statedir.index_add(settings.state_path, call.external_id, filename)
+        lock = statedir.prune_due(settings.state_path, now)
+        if lock is not None:
+            from .retention import run
+
+            try:
+                run(settings, now)
+            finally:
+                os.close(lock)
+    except Exception as exc:  # logged; the call is already in the spool
+        log.warning("after queueing %s: %s: %s" % (filename, type(exc).__name__, exc))
+
+
+def _places(settings: Settings) -> List[Tuple[str, str]]:
+    return [(callstate.OUTGOING, settings.outgoing_path), (callstate.DONE, spool.done_path(settings.outgoing_path)),
+            (callstate.CANCELLED, os.path.join(settings.state_path, statedir.CANCELLED_DIR))]
+
+
+def find_call(settings: Settings, key: ApiKey, fields: Dict[str, str], record: Dict[str, Any]) -> Found:
+    """The call named by ``filename`` (or the newest with ``external_id``) that ``key`` may see."""
+    name = fields.get("filename", "")
+    if name:
+        names = [name] if spool.is_call_name(name) else []
+    elif fields.get("external_id"):
+        external_id = numbers.check_external_id(fields["external_id"])
+        names = statedir.index_find(settings.state_path, external_id or "")
+    else:
+        raise BadRequest("Give filename or external_id")
+    for name in names:
+        found = spool.locate(_places(settings), name)
+        if found is None:
+            continue
+        where, text, st = found
+        facts = callstate.read(text)
+        try:  # a call this key could not have placed does not exist for it
+            settings.policy.check(facts.from_ or "", facts.to or "", "settings")
+            key.policy.check(facts.from_ or "", facts.to or "", "key " + key.name)
+        except Forbidden:
+            break
+        record["filename"] = name
+        return name, where, facts, st
+    raise UnknownCall(None, "no call %r visible to key %s" % ((name or fields.get("external_id", ""))[:40], key.name))
+
+
+def _status(found: Found, now: float) -> Dict[str, Any]:
+    from .schedule import iso_utc
+
+    name, where, facts, st = found
+    state = callstate.state(where, facts, st.st_mtime, now)
+    return {"status": "OK", "filename": name, "from": facts.from_, "to": facts.to,
+            "external_id": facts.external_id, "state": state, "attempts": facts.attempts,
+            "scheduled_at": iso_utc(st.st_mtime) if where != callstate.DONE else None,
+            "updated_at": iso_utc(st.st_ctime)}
+
+
+def call_status(settings: Settings, key: ApiKey, fields: Dict[str, str], log: Log, record: Dict[str, Any]) -> Reply:
+    return 200, _status(find_call(settings, key, fields, record), time.time()), []
+
+
+def cancel_call(settings: Settings, key: ApiKey, fields: Dict[str, str], log: Log, record: Dict[str, Any]) -> Reply:
+    if not fields.get("filename"):
+        raise BadRequest("Give filename")
+    for _ in range(3):
+        found = find_call(settings, key, fields, record)
+        now = time.time()
+        state = callstate.state(found[1], found[2], found[3].st_mtime, now)
+        if state in callstate.FINISHED:
+            raise AlreadyFinished()
+        if state == "dialing":
+            raise AlreadyStarted()
+        if state == "cancelled" or spool.move_out(
+                settings.outgoing_path, os.path.join(settings.state_path, statedir.CANCELLED_DIR), found[0]):
+            found = find_call(settings, key, fields, record)
+            if found[2].attempts:  # Asterisk started it in the same instant
+                raise AlreadyStarted(None, "started while being cancelled")
+            return 200, _status(found, now), []
+        # gone from outgoing/ between the look and the rename: look again
+    raise AlreadyStarted(None, "the call kept moving while being cancelled")
+
+
+#: endpoint name (the URL's last segment) -> (handler, methods)
+ENDPOINTS = {
+    "make_call.php": (make_call, ("GET", "POST")),
+    "call_status.php": (call_status, ("GET", "POST")),
+    "cancel_call.php": (cancel_call, ("POST",)),
+}
 
 
 def make_app(settings: Optional[Settings] = None, log_stream: Optional[TextIO] = None) -> App:

@@ -10,6 +10,10 @@
         filled in: 2.4 (Apache >= 2.4.13, FreePBX 17), 2.4.6 (FreePBX 16), wsgi
         (mod_wsgi daemon mode).  --allow replaces the placeholder network.
 
+    prune [--config PATH]
+        Retention now (for cron): archived and cancelled call files older than
+        retention_days, staging leftovers, stale index lines.  Prints the counts.
+
 Exit codes: 0 done, 1 the command failed, 2 unusable arguments.
 """
 
@@ -48,13 +52,8 @@ def serve(args: argparse.Namespace) -> int:
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     from .app import make_app
-    from .settings import Settings, find_path
 
-    if args.demo:
-        settings = demo_settings(os.path.abspath(DEMO_DIR))
-    else:
-        path = args.config or find_path()
-        settings = Settings.from_file(path)
+    settings = demo_settings(os.path.abspath(DEMO_DIR)) if args.demo else load(args)
     class QuietHandler(WSGIRequestHandler):
         """wsgiref's handler without its access log: pbxcall logs each request itself."""
 
@@ -97,6 +96,26 @@ def apache_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def load(args: argparse.Namespace) -> "Settings":
+    from .settings import Settings, find_path
+
+    settings = Settings.from_file(args.config or find_path())
+    for warning in settings.warnings:
+        print("pbxcall: warning: %s" % warning, file=sys.stderr)
+    return settings
+
+
+def prune(args: argparse.Namespace) -> int:
+    import time
+
+    from .retention import run
+
+    counts = run(load(args), time.time())
+    print("removed %(archived)d archived or cancelled call files, %(staged)d staging leftovers, "
+          "%(index)d index lines" % counts)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python3 -m pbxcall", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -116,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     conf.add_argument("--allow", action="append", metavar="CIDR",
                       help="network allowed besides loopback (repeatable); replaces the placeholder 192.0.2.0/24")
     conf.set_defaults(func=apache_config)
+    cron = commands.add_parser("prune", help="apply retention now (for cron)")
+    cron.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
+    cron.set_defaults(func=prune)
     return parser
 
 

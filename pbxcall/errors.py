@@ -91,9 +91,13 @@ class MethodNotAllowed(PbxcallError):
     code = "method_not_allowed"
     message = "Method not allowed"
 
+    def __init__(self, allowed: "Tuple[str, ...]" = ("GET", "POST")) -> None:
+        super().__init__()
+        self.allowed = allowed
+
     @property
     def headers(self) -> Headers:
-        return [("Allow", "GET, POST")]
+        return [("Allow", ", ".join(self.allowed))]
 
 
 class ConfigError(PbxcallError):
@@ -130,3 +134,28 @@ class RateLimited(PbxcallError):
     @property
     def headers(self) -> Headers:
         return [("Retry-After", str(self.retry_after))]
+
+
+class InvalidSchedule(BadRequest):
+    code = "invalid_schedule"
+    message = "Invalid schedule"
+
+
+class UnknownCall(PbxcallError):
+    """No call by that filename (or external_id) that this key may see."""
+
+    status = 404
+    code = "unknown_call"
+    message = "Unknown call"
+
+
+class AlreadyStarted(PbxcallError):
+    status = 409
+    code = "already_started"
+    message = "The call has already started"
+
+
+class AlreadyFinished(PbxcallError):
+    status = 409
+    code = "already_finished"
+    message = "The call has already finished"

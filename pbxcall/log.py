@@ -6,10 +6,10 @@ with the client address.  The API key is never a value here: requests are logged
 under the key's *name*.
 """
 
-import os
 import time
 from typing import Any, Dict, Mapping, Optional, TextIO
 
+from .fileio import append
 from .jsonwire import dumps
 
 PREFIX = "pbxcall:"
@@ -34,18 +34,6 @@ def clean(value: Any) -> str:
         for char in text[:MAX_VALUE]
     )
     return text + "..." if cut else text
-
-
-def append(path: str, data: bytes) -> None:
-    """Append ``data`` with one ``write`` on an ``O_APPEND`` descriptor.
-
-    Lines from concurrent CGI processes never interleave or overwrite each other.
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
 
 
 class Log:

@@ -14,6 +14,7 @@ import time
 from typing import List, Optional, Sequence, Tuple
 
 from .errors import RateLimited, SpoolError
+from .fileio import read_all, replace_contents
 
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 Rate = Tuple[int, int]  # (requests, seconds)
@@ -30,30 +31,14 @@ def parse_rate(text: str) -> Rate:
     return int(count), seconds
 
 
-def _read(fd: int) -> List[float]:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
+def _times(fd: int) -> List[float]:
     times = []
-    for word in b"".join(chunks).split():
+    for word in read_all(fd).split():
         try:
             times.append(float(word))
         except ValueError:
             pass  # a line torn by a crash: the other entries still count
     return times
-
-
-def _write(fd: int, times: Sequence[float]) -> None:
-    data = "".join("%.6f\n" % stamp for stamp in times).encode("ascii")
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.ftruncate(fd, 0)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def hit(state_path: str, buckets: Sequence[Bucket], now: Optional[float] = None) -> None:
@@ -74,7 +59,7 @@ def hit(state_path: str, buckets: Sequence[Bucket], now: Optional[float] = None)
         kept = []
         retry_after = 0
         for fd, (name, (count, seconds)) in zip(fds, sorted(buckets)):
-            times = sorted(stamp for stamp in _read(fd) if now - seconds < stamp <= now + 1)
+            times = sorted(stamp for stamp in _times(fd) if now - seconds < stamp <= now + 1)
             if len(times) >= count:
                 retry_after = max(retry_after, math.ceil(times[len(times) - count] + seconds - now))
             kept.append(times)
@@ -82,7 +67,7 @@ def hit(state_path: str, buckets: Sequence[Bucket], now: Optional[float] = None)
             raise RateLimited(retry_after, "limit reached for %s" % ", ".join(
                 "%s (%d/%ds)" % (name, rate[0], rate[1]) for name, rate in sorted(buckets)))
         for fd, times in zip(fds, kept):
-            _write(fd, times + [now])
+            replace_contents(fd, "".join("%.6f\n" % stamp for stamp in times + [now]).encode("ascii"))
     except OSError as exc:
         # Fail closed: a limit that cannot be checked lets nothing through.
         raise SpoolError(None, "rate limit state in %s (state_path) must be writable by this user: %s"

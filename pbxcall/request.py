@@ -15,7 +15,9 @@ from .errors import BadRequest
 
 MAX_BODY = 64 * 1024  # bytes; a click-to-call request is a few hundred
 #: the fields whose values pbxcall uses; others are ignored, never logged
-FIELDS = ("from", "to", "external_id")
+FIELDS = ("from", "to", "external_id", "at", "delay", "filename")
+#: the fields that go into the request's log line
+LOGGED = ("from", "to", "external_id")
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 _HEX = frozenset(b"0123456789abcdefABCDEF")

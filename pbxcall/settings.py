@@ -71,7 +71,7 @@ FIELDS = {
     "max_retries": _Field(int, 2, 0, 1000),
     "retry_time": _Field(int, 60, 1, 86400),
     "wait_time": _Field(int, 30, 1, 3600),
-    "archive": _Field(bool, False),
+    "archive": _Field(bool, True),  # call_status needs Asterisk's archive
     "from_pattern": _Field(str, DEFAULT_FROM_PATTERN),
     "to_pattern": _Field(str, DEFAULT_TO_PATTERN),
     "file_owner": _Field(str, "asterisk", nullable=True),  # null: never chown
@@ -84,6 +84,9 @@ FIELDS = {
     "rate_limit": _Field(dict, {"per_key": "60/minute", "per_from": "10/minute"}, nullable=True),
     "state_path": _Field(str, None),  # default: <spool>/pbxcall beside outgoing
     "audit_log": _Field(str, None),
+    "retention_days": _Field(int, 30, 1, 3650),
+    "dedupe_seconds": _Field(int, 10, 0, 3600),
+    "max_schedule_days": _Field(int, 7, 1, 365),
 }  # type: Dict[str, _Field]
 RATE_FIELDS = ("per_key", "per_from")
 KEY_FIELDS = ("api_key", "api_keys")
@@ -116,6 +119,9 @@ class Settings:
     rate_limit: "Optional[Dict[str, str]]"
     state_path: str
     audit_log: Optional[str]
+    retention_days: int
+    dedupe_seconds: int
+    max_schedule_days: int
     policy: Policy
     addresses: Optional[AddressList]
     rates: "Dict[str, Rate]"

@@ -15,9 +15,10 @@ This is the only module that touches the spool.
 
 import errno
 import os
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Tuple
 
 from .errors import SpoolError
+from .fileio import read_all, write_all
 
 FILE_MODE = 0o644
 Warn = Callable[[str], None]
@@ -49,9 +50,7 @@ def _stage(path: str, data: bytes, owner: Optional[tuple], mtime: Optional[float
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             os.fchmod(fd, FILE_MODE)
             if owner is not None:
                 os.fchown(fd, owner[0], owner[1])
@@ -131,3 +130,81 @@ def queue(
             # The rename is done: Asterisk will place the call, so the answer is still 200.
             warn("fsync of %s failed after queueing %s: %s" % (outgoing_path, name, exc))
     return name
+
+
+# -- reading and moving call files (status, cancel, retention) ----------------
+
+#: Asterisk's archive directory, beside outgoing/ (pbx_spool.c: <spool>/outgoing_done)
+DONE_DIR = "outgoing_done"
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_call_name(name: str) -> bool:
+    """``call-`` and 16 lowercase hex digits: the names pbxcall gives, and the only
+    files it ever reads, moves or deletes."""
+    return len(name) == 21 and name.startswith("call-") and _HEX.issuperset(name[5:])
+
+
+def done_path(outgoing_path: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(outgoing_path)), DONE_DIR)
+
+
+def locate(places: List[Tuple[str, str]], name: str) -> Optional[Tuple[str, str, os.stat_result]]:
+    """``(where, text, stat)`` of call file ``name`` in the first of ``places``
+    ([(where, directory)]) that has it, or None.
+
+    Calls only move forward (outgoing/ to outgoing_done/ or cancelled/), so looking in
+    that order never misses a call that moves while we look.
+    """
+    for where, directory in places:
+        try:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            st = os.fstat(fd)
+            text = read_all(fd).decode("utf-8", "replace")
+        finally:
+            os.close(fd)
+        return where, text, st
+    return None
+
+
+def move_out(outgoing_path: str, target_dir: str, name: str) -> bool:
+    """Rename ``outgoing/<name>`` into ``target_dir`` (one atomic step, same filesystem).
+
+    False if the file was no longer there (Asterisk took it); SpoolError otherwise.
+    """
+    try:
+        os.makedirs(target_dir, mode=0o750, exist_ok=True)
+        os.rename(os.path.join(outgoing_path, name), os.path.join(target_dir, name))
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise SpoolError(None, "cannot move %s out of %s into %s (must be the same filesystem): %s"
+                         % (name, outgoing_path, target_dir, exc))
+    return True
+
+
+def prune(directories: List[Tuple[str, float]], now: float) -> int:
+    """Delete pbxcall's own files older than their limit: [(directory, max age s)] -> count.
+
+    Only names :func:`is_call_name` accepts are touched; anything else stays.
+    """
+    removed = 0
+    for directory, max_age in directories:
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            if not is_call_name(name):
+                continue
+            path = os.path.join(directory, name)
+            try:
+                if os.lstat(path).st_mtime < now - max_age:
+                    os.unlink(path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+    return removed

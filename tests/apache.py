@@ -92,7 +92,7 @@ class Apache:
 
     def write_settings(self, overrides):
         data = {"api_key": KEY, "outgoing_path": self.outgoing, "outgoing_temp_path": self.tmp,
-                "rate_limit": None}
+                "rate_limit": None, "dedupe_seconds": 0}
         data.update(overrides)
         with open(self.config, "w") as stream:
             json.dump(data, stream)

@@ -54,9 +54,9 @@ class Spool:
         return self.read(calls[0])
 
     def config(self, **overrides):
-        # No rate limit unless a test asks for one: many tests place many calls from 101.
+        # No rate limit or dedupe unless a test asks: many tests place the same call again.
         data = {"api_key": SEED_KEY, "outgoing_path": self.outgoing,
-                "outgoing_temp_path": self.tmp, "file_owner": None, "rate_limit": None}
+                "outgoing_temp_path": self.tmp, "file_owner": None, "rate_limit": None, "dedupe_seconds": 0}
         data.update(overrides)
         return {key: value for key, value in data.items() if value is not Ellipsis}
 

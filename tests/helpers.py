@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Everything pbxcall says during the tests (responses, logs) is appended here, and
@@ -157,3 +158,23 @@ def run_cgi_many(envs, python=SYSTEM_PYTHON, preexec_fn=None):
         assert proc.returncode == 0, err.decode()
         results.append(parse_cgi_output(out) + (err.decode("utf-8", "replace"),))
     return results
+
+
+# -- Asterisk's side of the spool, as pbx/pbx_spool.c does it -------------------
+
+def asterisk_attempt(outgoing, name, retries, retrytime=60, pid=4242, word="StartRetry"):
+    """safe_append(): '\\n<word>: <pid> <retries> (<time>)\\n' appended, mtime moved on."""
+    path = os.path.join(outgoing, name)
+    now = int(time.time())
+    with open(path, "a") as stream:
+        stream.write("\n%s: %d %d (%d)\n" % (word, pid, retries, now + retrytime))
+    os.utime(path, (now, now + retrytime))
+
+
+def asterisk_finish(outgoing, name, status):
+    """remove_from_queue() with Archive: yes: rename into outgoing_done/, then append Status."""
+    done = os.path.join(os.path.dirname(outgoing), "outgoing_done")
+    os.makedirs(done, 0o777, exist_ok=True)
+    os.rename(os.path.join(outgoing, name), os.path.join(done, name))
+    with open(os.path.join(done, name), "a") as stream:
+        stream.write("Status: %s\n" % status)

@@ -185,7 +185,7 @@ def test_fifty_concurrent_requests_through_cgid(cgid):
         with open(os.path.join(cgid.outgoing, name)) as stream:
             text = stream.read()
         index = int(re.search(r"external_id=c-(\d+)|PBXCALL_EXTERNAL_ID=c-(\d+)", text).group(2))
-        assert "Extension: 8999888%04d\n" % index in text and text.endswith("=c-%d\n" % index)
+        assert "Extension: 8999888%04d\n" % index in text and "_EXTERNAL_ID=c-%d\n" % index in text
     assert os.listdir(cgid.tmp) == []
 
 
@@ -223,3 +223,15 @@ def test_readme_install_steps_with_apache_config():
         if server.owner:
             st = os.stat(server.config)
             assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o640, 0, server.owner[1])
+
+
+def test_status_and_cancel_through_apache(server):
+    status, _, body = server.request(SEED + "&delay=600")
+    name = json.loads(body.decode())["filename"]
+    status, _, body = server.request("/api/call_status.php?filename=" + name)
+    assert (status, json.loads(body.decode())["state"]) == (200, "scheduled")
+    status, headers, body = server.request("/api/cancel_call.php?filename=" + name)
+    assert (status, headers["allow"], json.loads(body.decode())["code"]) == (405, "POST", "method_not_allowed")
+    status, _, body = server.request("/api/cancel_call.php?filename=" + name, method="POST", body=b"")
+    assert (status, json.loads(body.decode())["state"]) == (200, "cancelled"), body
+    assert name not in server.calls()

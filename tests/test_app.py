@@ -299,10 +299,10 @@ def test_settings_file_is_reloaded_when_it_changes(write_config, spool):
     path = write_config()
     app = file_app(path, io.StringIO())
     app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH)
-    write_config(api_key="another-key-456", archive=True)
+    write_config(api_key="another-key-456", archive=False)
     app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=401)
     app.get("/api/make_call.php?" + SEED_QUERY, headers={"Authorization": "Bearer another-key-456"})
-    assert sum("Archive: yes" in spool.read(name) for name in spool.calls()) == 1
+    assert sum("Archive: yes" not in spool.read(name) for name in spool.calls()) == 1
 
 
 def test_unknown_setting_is_logged_as_warning(write_config):

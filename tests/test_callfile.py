@@ -10,11 +10,15 @@ SEED = Call("101", "89998887766", "crm-2345")
 
 
 def test_seed_matches_golden_file():
-    assert render(SEED) == fixture("seed.call")
+    assert render(SEED, archive=True) == fixture("seed.call")
 
 
 def test_without_external_id_no_set_lines():
-    assert render(Call("30", "89229954595", None)) == fixture("legacy.call")
+    assert render(Call("30", "89229954595", None), archive=True) == fixture("legacy.call")
+
+
+def test_without_archive_no_archive_line():
+    assert render(SEED, archive=False) == fixture("seed.call").replace("Archive: yes\n", "")
 
 
 def test_every_option_matches_golden_file():
@@ -29,7 +33,7 @@ def test_golden_files_parse_as_asterisk_reads_them():
         ("Channel", "Local/101@from-internal"), ("CallerID", '"89998887766" <101>'),
         ("Account", "101"), ("Context", "from-internal"), ("Extension", "89998887766"),
         ("Priority", "1"), ("MaxRetries", "2"), ("RetryTime", "60"), ("WaitTime", "30"),
-        ("Set", "CDR(userfield)=crm-2345"), ("Set", "__PBXCALL_EXTERNAL_ID=crm-2345")]
+        ("Set", "CDR(userfield)=crm-2345"), ("Set", "__PBXCALL_EXTERNAL_ID=crm-2345"), ("Archive", "yes")]
 
 
 def test_no_space_around_equals_in_set_lines():

@@ -56,7 +56,7 @@ def expected_lines(from_, to, external_id):
              ("MaxRetries", "2"), ("RetryTime", "60"), ("WaitTime", "30")]
     if external_id:
         lines += [("Set", "CDR(userfield)=" + external_id), ("Set", "__PBXCALL_EXTERNAL_ID=" + external_id)]
-    return lines
+    return lines + [("Archive", "yes")]
 
 
 def check(app, spool, query, sent):

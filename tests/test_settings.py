@@ -35,7 +35,7 @@ def test_defaults_give_the_spec_behaviour():
     assert settings.caller_id == '"{to}" <{from}>'
     assert settings.account == "{from}"
     assert (settings.max_retries, settings.retry_time, settings.wait_time) == (2, 60, 30)
-    assert settings.archive is False and settings.fsync is True
+    assert settings.archive is True and settings.fsync is True
     assert settings.file_owner == "asterisk" and settings.log_file is None
     assert settings.from_pattern.source == "^[0-9]{2,8}$"
     assert settings.to_pattern.source == r"^\+?[0-9]{3,15}$"

@@ -1,0 +1,35 @@
+"""Retention: remove what pbxcall left behind once it is old enough.
+
+- ``outgoing_done/`` and ``<state_path>/cancelled/``: pbxcall's own call files
+  (named ``call-`` + 16 hex digits) older than ``retention_days``;
+- staging directories: ``call-*`` files older than an hour, left by a process that
+  was killed between writing and renaming (never in ``outgoing/``);
+- the external_id index: lines whose call file is gone.
+
+Anything pbxcall did not create is never touched.  Run opportunistically (at most
+once an hour, after a call is queued) and by ``python3 -m pbxcall prune`` for cron.
+"""
+
+import os
+from typing import Dict
+
+from . import spool, statedir
+from .settings import Settings, fallback_staging
+
+STAGING_MAX_AGE = 3600  # seconds; a call file is written and renamed in milliseconds
+
+
+def run(settings: Settings, now: float) -> Dict[str, int]:
+    """Prune once -> how many files and index lines went."""
+    cancelled = os.path.join(settings.state_path, statedir.CANCELLED_DIR)
+    done = spool.done_path(settings.outgoing_path)
+    archived = spool.prune([(done, settings.retention_days * 86400.0),
+                            (cancelled, settings.retention_days * 86400.0)], now)
+    stagings = {settings.outgoing_temp_path, fallback_staging(settings.outgoing_path)}
+    staged = spool.prune([(path, float(STAGING_MAX_AGE)) for path in sorted(stagings)], now)
+
+    def exists(name: str) -> bool:
+        return any(os.path.exists(os.path.join(directory, name))
+                   for directory in (settings.outgoing_path, done, cancelled))
+    index = statedir.index_prune(settings.state_path, exists)
+    return {"archived": archived, "staged": staged, "index": index}
