@@ -48,6 +48,11 @@ Found = Tuple[str, str, callstate.CallFacts, os.stat_result]
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
             500: "Internal Server Error"}
+def refusal(exc: PbxcallError) -> Reply:
+    """The answer for an expected failure: its status, the error JSON, its headers."""
+    return exc.status, {"status": "ERROR", "error": exc.message, "code": exc.code}, exc.headers
+
+
 class App:
     """The WSGI callable.  ``settings`` fixed, or ``None``: load the file per request.
 
@@ -67,8 +72,7 @@ class App:
         try:
             status, payload, headers = self.handle(environ, log, record)
         except PbxcallError as exc:
-            status, headers = exc.status, exc.headers
-            payload = {"status": "ERROR", "error": exc.message, "code": exc.code}
+            status, payload, headers = refusal(exc)
             detail = exc.detail
         except Exception:
             import traceback

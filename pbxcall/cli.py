@@ -14,7 +14,22 @@
         Retention now (for cron): archived and cancelled call files older than
         retention_days, staging leftovers, stale index lines.  Prints the counts.
 
-Exit codes: 0 done, 1 the command failed, 2 unusable arguments.
+    check [--config PATH] [--user USER]
+        Load the settings as the CGI script would and report, one line each with
+        its fix, every problem (exit 1) and hint (exit 0 if only hints), checking
+        files and directories as USER (default: asterisk when it exists).
+
+    call --from EXT --to NUMBER [--external-id ID] [--at TIME | --delay S]
+         [--key NAME] [--config PATH]
+        Place a call through the same code as the HTTP endpoint (same checks,
+        same file, the rules and limits of key NAME, default the first key);
+        prints the JSON the API would have returned.  Exit 1 on an error answer.
+
+    import-php PATH.php
+        Print the old .api.env.php as JSON settings (read, never executed).
+        Exit 1 if it cannot be read or is not usable as settings (said on stderr).
+
+Exit codes: 0 done, 1 the command failed (or found problems), 2 unusable arguments.
 """
 
 import argparse
@@ -116,6 +131,85 @@ def prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def check(args: argparse.Namespace) -> int:
+    import pwd
+
+    from .check import UnknownUser, check as run_check
+
+    user = args.user
+    if user is None:
+        try:
+            user = pwd.getpwnam("asterisk").pw_name
+        except KeyError:
+            user = None
+    try:
+        findings = run_check(args.config, user)
+    except UnknownUser:
+        print("pbxcall check: no user %r here" % args.user, file=sys.stderr)
+        return 2
+    except PermissionError as exc:
+        print("pbxcall check: %s" % exc, file=sys.stderr)
+        return 2
+    for kind, text in findings:
+        print("%s: %s" % (kind, text))
+    problems = sum(kind == "problem" for kind, _ in findings)
+    print("%d problem%s, %d hint%s (checked as %s)" % (
+        problems, "" if problems == 1 else "s", len(findings) - problems,
+        "" if len(findings) - problems == 1 else "s", user or "the current user"))
+    return 1 if problems else 0
+
+
+def call(args: argparse.Namespace) -> int:
+    import time
+
+    from .app import make_call, refusal
+    from .errors import PbxcallError
+    from .jsonwire import dumps
+    from .log import Log
+
+    settings = load(args)
+    keys = [key for key in settings.keys if args.key in (None, key.name)]
+    if not keys:
+        print("pbxcall call: no key named %r in the settings" % args.key, file=sys.stderr)
+        return 2
+    fields = {name: value for name, value in (("from", args.from_), ("to", args.to), ("at", args.at),
+                                              ("delay", args.delay), ("external_id", args.external_id))
+              if value is not None}
+    log = Log(sys.stderr, settings.log_file, settings.audit_log)
+    record = {"client": "cli", "key": keys[0].name}  # type: dict
+    record.update((name, fields.get(name)) for name in ("from", "to", "external_id"))
+    detail = None
+    try:
+        status, payload, _ = make_call(settings, keys[0], fields, log, record)
+    except PbxcallError as exc:
+        status, payload, _ = refusal(exc)
+        detail = exc.detail
+    log.request(dict(outcome=payload.get("code", "ok"), status=status, **record), detail)
+    print(dumps(payload))
+    return 0 if status == 200 else 1
+
+
+def import_php(args: argparse.Namespace) -> int:
+    import json
+
+    from .phpenv import PhpSyntaxError, loads
+    from .settings import Settings
+
+    try:
+        with open(args.path, encoding="utf-8") as stream:
+            data = loads(stream.read())
+    except (OSError, UnicodeDecodeError, PhpSyntaxError) as exc:
+        print("pbxcall import-php: cannot read %s: %s" % (args.path, exc), file=sys.stderr)
+        return 1
+    print(json.dumps(data, indent=2))
+    try:
+        Settings.from_mapping(data, args.path)
+    except ConfigError as exc:
+        print("pbxcall import-php: %s" % exc.detail, file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python3 -m pbxcall", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -138,6 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     cron = commands.add_parser("prune", help="apply retention now (for cron)")
     cron.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
     cron.set_defaults(func=prune)
+    audit = commands.add_parser("check", help="report every problem in the settings, with its fix")
+    audit.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
+    audit.add_argument("--user", help="check access as this user (default: asterisk when it exists)")
+    audit.set_defaults(func=check)
+    place = commands.add_parser("call", help="place a call as the API would")
+    place.add_argument("--from", dest="from_", required=True, help="the agent's extension")
+    place.add_argument("--to", required=True, help="the number to call")
+    place.add_argument("--external-id", help="the CRM's id for the call")
+    when = place.add_mutually_exclusive_group()
+    when.add_argument("--at", help="ISO 8601 time with offset, or Unix seconds")
+    when.add_argument("--delay", help="seconds from now")
+    place.add_argument("--key", help="whose rules and limits apply (a key name; default the first key)")
+    place.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
+    place.set_defaults(func=call)
+    php = commands.add_parser("import-php", help="print an old .api.env.php as JSON settings")
+    php.add_argument("path", metavar="PATH.php", help="the old settings file")
+    php.set_defaults(func=import_php)
     return parser
 
 

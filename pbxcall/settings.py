@@ -148,7 +148,7 @@ class Settings:
         self.rates = {name: parse_rate(rate) for name, rate in (self.rate_limit or {}).items()}
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], source: str = "<settings>") -> "Settings":
+    def from_mapping(cls, data: Any, source: str = "<settings>") -> "Settings":
         """Validate a parsed settings object; :class:`ConfigError` says what is wrong."""
         if not isinstance(data, Mapping):
             raise _invalid(source, "the top level must be an object of settings")

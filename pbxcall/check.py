@@ -1,0 +1,169 @@
+"""``python3 -m pbxcall check``: everything that would stop a call, found before a CRM does.
+
+Loads the settings exactly as the CGI script does and looks at what they point to,
+as the user Apache runs as.  Each finding is one line with its fix: a *problem*
+(pbxcall will fail, or is unsafe) or a *hint* (works, could be better).
+"""
+
+import json
+import os
+import stat
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .errors import ConfigError
+from .settings import Settings, fallback_staging, find_path
+
+Finding = Tuple[str, str]  # ("problem" | "hint", text with the fix)
+RECOMMENDED_CONTEXT = "originate-skipvm"
+MIN_KEY_LENGTH = 16
+KEYGEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+PRIVATE_TMP_DIRS = ("/tmp", "/var/tmp")
+
+
+class UnknownUser(ValueError):
+    """--user names no account here."""
+
+
+def mounts(mountinfo: str = "/proc/self/mountinfo") -> List[Tuple[str, str]]:
+    """(mount id, mount point) of every mount.  Bind mounts have their own id but share
+    ``st_dev`` with their source, and rename() across them still fails with EXDEV."""
+    found = []
+    with open(mountinfo) as stream:
+        for line in stream:
+            fields = line.split()
+            if len(fields) > 4:
+                point = fields[4]
+                for escape, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+                    point = point.replace(escape, char)
+                found.append((fields[0], point))
+    return found
+
+
+def mount_of(path: str, table: List[Tuple[str, str]]) -> str:
+    """The id of the mount that holds ``path`` (its nearest existing ancestor if missing)."""
+    path = os.path.realpath(path)
+    best = ("", "")
+    for mount_id, point in table:
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best[1]):
+            best = (mount_id, point)  # later lines win: the mount on top
+    return best[0]
+
+
+def as_user(user: Optional[str], probe: Callable[[], Dict[str, bool]]) -> Dict[str, bool]:
+    """Run ``probe`` with ``user``'s identity (forked, as root) and return its result."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user) if user else pwd.getpwuid(os.geteuid())
+    except KeyError:
+        raise UnknownUser(user)
+    if entry.pw_uid == os.geteuid():
+        return probe()
+    if os.geteuid() != 0:
+        raise PermissionError("checking as %s needs root" % user)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        try:
+            os.close(read_end)
+            os.setgroups(os.getgrouplist(entry.pw_name, entry.pw_gid))
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            os.write(write_end, json.dumps(probe()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks).decode() or "{}")
+
+
+def _access(paths: Dict[str, int]) -> Callable[[], Dict[str, bool]]:
+    def probe() -> Dict[str, bool]:
+        return {path: os.access(path, mode) for path, mode in paths.items()}
+    return probe
+
+
+def check(path: Optional[str] = None, user: Optional[str] = None) -> List[Finding]:
+    """Every finding for the settings at ``path`` (default: where the CGI looks), as ``user``."""
+    findings = []  # type: List[Finding]
+
+    def problem(text: str) -> None:
+        findings.append(("problem", text))
+
+    try:
+        path = path or find_path()
+    except ConfigError as exc:
+        return [("problem", "%s -> create /etc/pbxcall/api.env.json from .api.env.example.json" % exc.detail)]
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return [("problem", "settings file %s: %s -> create it from .api.env.example.json" % (path, exc.strerror))]
+    if st.st_mode & stat.S_IROTH:
+        problem("settings file %s is readable by every user (it holds the API keys) -> chmod 640 %s; "
+                "chown root:%s %s" % (path, path, user or "asterisk", path))
+    if not as_user(user, _access({path: os.R_OK}))[path]:
+        problem("settings file %s is not readable by %s -> chown root:%s %s; chmod 640 %s"
+                % (path, user or "this user", user or "asterisk", path, path))
+    try:
+        settings = Settings.from_file(path)
+    except ConfigError as exc:
+        problem("%s -> fix the setting; pbxcall answers 500 config_error until then" % exc.detail)
+        return findings
+    for warning in settings.warnings:
+        problem("%s -> remove it or correct its name (see README: Settings)" % warning)
+    for key in settings.keys:
+        if len(key.secret) < MIN_KEY_LENGTH:
+            problem("key %r has %d characters -> use %d or more random ones: %s"
+                    % (key.name, len(key.secret), MIN_KEY_LENGTH, KEYGEN))
+    findings.extend(_directories(settings, user))
+    if settings.channel_context != RECOMMENDED_CONTEXT:
+        findings.append(("hint", "channel_context is %r -> \"channel_context\": %r keeps the agent's voicemail "
+                                 "from answering the first leg" % (settings.channel_context, RECOMMENDED_CONTEXT)))
+    return findings
+
+
+def _directories(settings: Settings, user: Optional[str]) -> List[Finding]:
+    findings = []  # type: List[Finding]
+    writable = {"outgoing_path": settings.outgoing_path, "outgoing_temp_path": settings.outgoing_temp_path}
+    state_parent = settings.state_path if os.path.isdir(settings.state_path) else os.path.dirname(
+        settings.state_path)
+    writable["state_path"] = state_parent
+    for name in ("log_file", "audit_log"):
+        value = getattr(settings, name)
+        if value:
+            writable[name] = os.path.dirname(os.path.abspath(value))
+    missing = [(name, path) for name, path in writable.items() if not os.path.isdir(path)]
+    for name, path in missing:
+        findings.append(("problem", "%s: directory %s does not exist -> mkdir -p %s; chown %s %s"
+                         % (name, path, path, user or "asterisk", path)))
+    access = as_user(user, _access({path: os.W_OK | os.X_OK for name, path in writable.items()
+                                    if (name, path) not in missing}))
+    for name, path in writable.items():
+        if access.get(path) is False:
+            findings.append(("problem", "%s: %s is not writable by %s -> chown %s %s (FreePBX: asterisk owns "
+                                        "/var/spool/asterisk)" % (name, path, user or "this user",
+                                                                  user or "asterisk", path)))
+    table = mounts()
+    outgoing_mount = mount_of(settings.outgoing_path, table)
+    fallback = fallback_staging(settings.outgoing_path)
+    for name, path in (("outgoing_temp_path", settings.outgoing_temp_path), ("state_path", settings.state_path)):
+        if mount_of(path, table) != outgoing_mount:
+            findings.append(("problem", "%s %s is on another mount than outgoing_path %s: rename() fails with "
+                                        "EXDEV -> \"%s\": %r" % (name, path, settings.outgoing_path, name,
+                                                                  fallback if name != "state_path" else
+                                                                  os.path.join(os.path.dirname(fallback),
+                                                                               "pbxcall"))))
+    staging = os.path.realpath(settings.outgoing_temp_path)
+    if any(staging == d or staging.startswith(d + "/") for d in PRIVATE_TMP_DIRS):
+        findings.append(("problem", "outgoing_temp_path %s is private to Apache (systemd PrivateTmp=true), "
+                                    "another mount than the spool -> \"outgoing_temp_path\": %r"
+                         % (settings.outgoing_temp_path, fallback)))
+    return findings
