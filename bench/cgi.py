@@ -24,8 +24,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "cgi-bin", "pbxcall")
 KEY = "bench-key-0123456789"
+# %(n)04d makes every seed request a new call: dedupe and the rate limits stay on (the
+# defaults' code path, with limits high enough never to refuse) and never short-cut it.
 CASES = [
-    ("200 seed", "from=101&to=89998887766&external_id=crm-2345", "Bearer " + KEY),
+    ("200 seed", "from=101&to=8999888%(n)04d&external_id=crm-%(n)d", "Bearer " + KEY),
     ("401 wrong key", "from=101&to=89998887766", "Bearer wrong"),
     ("400 bad to", "from=101&to=12", "Bearer " + KEY),
 ]
@@ -34,11 +36,11 @@ CASES = [
 GNU_TIME = "/usr/bin/time"  # Debian package "time"
 
 
-def run(command, env):
+def run(command, env, env_again=dict):
     """Wall time of one process in ms, and its peak RSS in KiB (None without GNU time).
 
-    The peak RSS comes from a second run under GNU time: a child forked from this
-    benchmark would count the benchmark's own pages as its peak.
+    The peak RSS comes from a second run under GNU time (environ ``env_again()``): a
+    child forked from this benchmark would count the benchmark's own pages as its peak.
     """
     start = time.perf_counter()
     pid = os.posix_spawn(command[0], command, env)
@@ -47,7 +49,7 @@ def run(command, env):
     assert os.waitstatus_to_exitcode(status) == 0, command
     if not os.path.exists(GNU_TIME):
         return elapsed, None
-    proc = subprocess.run([GNU_TIME, "-f", "%M", *command], env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.run([GNU_TIME, "-f", "%M", *command], env=env_again() or env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, check=True)
     return elapsed, int(proc.stderr.decode().split()[-1])
 
@@ -67,7 +69,8 @@ def main(argv=None):
         config = os.path.join(base, "api.env.json")
         with open(config, "w") as stream:
             json.dump({"api_key": KEY, "outgoing_path": os.path.join(base, "outgoing"),
-                       "file_owner": None, "fsync": args.fsync == "on"}, stream)
+                       "file_owner": None, "fsync": args.fsync == "on",
+                       "rate_limit": {"per_key": "1000000/minute", "per_from": "1000000/minute"}}, stream)
         floor = [args.python, "-I", "-S", "-c", "pass"]
         script = [args.python, "-IS", SCRIPT]
         env_base = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "SCRIPT_NAME": "/api/make_call.php",
@@ -81,9 +84,13 @@ def main(argv=None):
             os.dup2(devnull, 2)
             for _ in range(3):  # warm the page cache
                 run(floor, {})
+            serial = iter(range(1000000))
             for name, query, auth in CASES:
-                env = dict(env_base, QUERY_STRING=query, HTTP_AUTHORIZATION=auth)
-                pairs = [(run(floor, {}), run(script, env)) for _ in range(args.runs)]
+                pairs = []
+                for _ in range(args.runs):
+                    env = dict(env_base, HTTP_AUTHORIZATION=auth)
+                    pairs.append((run(floor, {}), run(script, dict(env, QUERY_STRING=query % {"n": next(serial)}),
+                                                      lambda: dict(env, QUERY_STRING=query % {"n": next(serial)}))))
                 results[name] = pairs
         finally:
             os.dup2(saved[0], 1)

@@ -85,11 +85,24 @@ def serve(args: argparse.Namespace) -> int:
               % (settings.keys[0].secret.decode("ascii"), host, port))
         print("The call file appears in %s/\n" % settings.outgoing_path)
     sys.stdout.flush()
+    # Requests are served in a thread: wsgiref's handler swallows any exception, so
+    # Ctrl-C or SIGTERM landing mid-request would otherwise be lost; here the main
+    # thread receives them.
+    import signal
+    import threading
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+    worker = threading.Thread(target=server.serve_forever, daemon=True)
+    worker.start()
     try:
-        server.serve_forever()
+        while worker.is_alive():
+            worker.join(0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        server.shutdown()
         server.server_close()
     return 0
 

@@ -18,9 +18,11 @@ constant, a function call such as ``getenv()``) is a :class:`PhpSyntaxError`:
 pbxcall never executes the file.  Pure: :func:`loads` takes text.
 """
 
-from typing import Any, Dict, List, Tuple, Union
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
+    from typing import Any, Dict, List, Tuple, Union
+    PhpValue = Union[None, bool, int, float, str, Dict[Any, Any], List[Any]]
 
-PhpValue = Union[None, bool, int, float, str, Dict[Any, Any], List[Any]]
 
 _SIMPLE_ESCAPES = {
     "n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f",
@@ -44,7 +46,7 @@ class _Reader:
         self.pos = 0
 
     # -- low level ---------------------------------------------------------
-    def error(self, message: str) -> PhpSyntaxError:
+    def error(self, message: str) -> "PhpSyntaxError":
         return PhpSyntaxError(message, self.text.count("\n", 0, self.pos) + 1)
 
     def peek(self, count: int = 1) -> str:
@@ -83,7 +85,7 @@ class _Reader:
         return self.text[start : self.pos]
 
     # -- grammar -----------------------------------------------------------
-    def document(self) -> PhpValue:
+    def document(self) -> "PhpValue":
         self.skip_bom_and_open_tag()
         self.skip_space()
         if self.word().lower() != "return":
@@ -110,7 +112,7 @@ class _Reader:
         while self.peek() in (" ", "\t", "\r", "\n") and self.peek():
             self.pos += 1
 
-    def value(self) -> PhpValue:
+    def value(self) -> "PhpValue":
         self.skip_space()
         char = self.peek()
         if char == "[":
@@ -131,7 +133,7 @@ class _Reader:
         self.pos = start
         raise self.error("only literal values are read, not %r" % (name or char))
 
-    def array(self, closing: str) -> PhpValue:
+    def array(self, closing: str) -> "PhpValue":
         items = []  # type: List[Tuple[Any, PhpValue]]
         next_index = 0
         while True:
@@ -159,7 +161,7 @@ class _Reader:
             return [item for _, item in items]
         return dict(items)
 
-    def array_key(self, key: PhpValue) -> Union[int, str]:
+    def array_key(self, key: "PhpValue") -> "Union[int, str]":
         if isinstance(key, bool) or key is None:
             return int(bool(key)) if key is not None else ""
         if isinstance(key, (int, str)):
@@ -227,7 +229,7 @@ class _Reader:
         self.pos += 1  # PHP keeps an unknown escape as written
         return "\\"
 
-    def number(self) -> Union[int, float]:
+    def number(self) -> "Union[int, float]":
         start = self.pos
         if self.peek() in "+-":
             self.pos += 1
@@ -254,6 +256,6 @@ class _Reader:
             raise self.error("bad number %r" % self.text[start : body_start + len(body)])
 
 
-def loads(text: str) -> PhpValue:
+def loads(text: str) -> "PhpValue":
     """The value returned by a ``<?php return [...];`` settings file."""
     return _Reader(text).document()

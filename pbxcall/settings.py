@@ -12,13 +12,17 @@ refuses to serve rather than guess.
 """
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
+    from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+    from .ratelimit import Rate
 
 from .callfile import template_problem
 from .errors import ConfigError, ConfigNotFound
 from .numbers import DEFAULT_FROM_PATTERN, DEFAULT_TO_PATTERN, Pattern
 from .policy import POLICY_FIELDS, AddressList, Policy
-from .ratelimit import Rate, parse_rate
+from .ratelimit import parse_rate
 
 SYSTEM_PATH = "/etc/pbxcall/api.env.json"
 PACKAGE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".api.env.json")
@@ -36,7 +40,7 @@ class ApiKey:
 
     __slots__ = ("name", "secret", "policy")
 
-    def __init__(self, name: str, secret: bytes, policy: Optional[Policy] = None) -> None:
+    def __init__(self, name: str, secret: bytes, policy: "Optional[Policy]" = None) -> None:
         self.name = name
         self.secret = secret
         self.policy = policy or Policy()
@@ -50,7 +54,7 @@ class _Field:
 
     __slots__ = ("kind", "default", "low", "high", "nullable")
 
-    def __init__(self, kind: type, default: Any, low: int = 0, high: int = 0,
+    def __init__(self, kind: "type", default: "Any", low: int = 0, high: int = 0,
                  nullable: bool = False) -> None:
         self.kind = kind
         self.default = default
@@ -96,7 +100,7 @@ class Settings:
     """Validated settings.  Attribute names are the setting names."""
 
     __slots__ = tuple(FIELDS) + ("keys", "source", "warnings", "policy", "addresses", "rates")
-    keys: Tuple[ApiKey, ...]
+    keys: "Tuple[ApiKey, ...]"
     outgoing_path: str
     outgoing_temp_path: str
     outgoing_context: str
@@ -107,10 +111,10 @@ class Settings:
     retry_time: int
     wait_time: int
     archive: bool
-    from_pattern: Pattern
-    to_pattern: Pattern
-    file_owner: Optional[str]
-    log_file: Optional[str]
+    from_pattern: "Pattern"
+    to_pattern: "Pattern"
+    file_owner: "Optional[str]"
+    log_file: "Optional[str]"
     fsync: bool
     allowed_ips: "Optional[List[str]]"
     allowed_from: "Optional[List[str]]"
@@ -118,15 +122,15 @@ class Settings:
     denied_to: "Optional[List[str]]"
     rate_limit: "Optional[Dict[str, str]]"
     state_path: str
-    audit_log: Optional[str]
+    audit_log: "Optional[str]"
     retention_days: int
     dedupe_seconds: int
     max_schedule_days: int
-    policy: Policy
-    addresses: Optional[AddressList]
+    policy: "Policy"
+    addresses: "Optional[AddressList]"
     rates: "Dict[str, Rate]"
 
-    def __init__(self, keys: Sequence[ApiKey], source: str = "<settings>", **values: Any) -> None:
+    def __init__(self, keys: "Sequence[ApiKey]", source: str = "<settings>", **values: "Any") -> None:
         self.keys = tuple(keys)
         self.source = source
         #: problems worth a log line that do not stop pbxcall (unknown keys)
@@ -148,9 +152,9 @@ class Settings:
         self.rates = {name: parse_rate(rate) for name, rate in (self.rate_limit or {}).items()}
 
     @classmethod
-    def from_mapping(cls, data: Any, source: str = "<settings>") -> "Settings":
+    def from_mapping(cls, data: "Any", source: str = "<settings>") -> "Settings":
         """Validate a parsed settings object; :class:`ConfigError` says what is wrong."""
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):
             raise _invalid(source, "the top level must be an object of settings")
         values = {}  # type: Dict[str, Any]
         warnings = []
@@ -185,7 +189,7 @@ class Settings:
         return cls.from_mapping(parse_text(text, path), path)
 
 
-def parse_text(text: str, path: str) -> Any:
+def parse_text(text: str, path: str) -> "Any":
     """The settings object in ``text``: JSON, or PHP when ``path`` ends in ``.php``."""
     if path.endswith(".php"):
         from .phpenv import PhpSyntaxError, loads
@@ -194,15 +198,15 @@ def parse_text(text: str, path: str) -> Any:
             return loads(text)
         except PhpSyntaxError as exc:
             raise _invalid(path, "not a plain PHP array file (%s)" % exc)
-    import json
+    from .jsonwire import loads
 
     try:
-        return json.loads(text)
+        return loads(text)
     except ValueError as exc:
         raise _invalid(path, "not valid JSON (%s)" % exc)
 
 
-def find_path(environ: Optional[Mapping[str, str]] = None) -> str:
+def find_path(environ: "Optional[Mapping[str, str]]" = None) -> str:
     """Where the settings are: ``PBXCALL_CONFIG`` from ``environ`` or the process,
     else the first of ``/etc/pbxcall/api.env.json`` and ``.api.env.json`` beside the
     package that exists; ConfigNotFound when none does."""
@@ -223,11 +227,11 @@ def fallback_staging(outgoing_path: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(outgoing_path)), "tmp")
 
 
-def _invalid(source: str, problem: str) -> ConfigError:
+def _invalid(source: str, problem: str) -> "ConfigError":
     return ConfigError(None, "settings %s: %s" % (source, problem))
 
 
-def _check_field(source: str, name: str, field: _Field, value: Any) -> Any:
+def _check_field(source: str, name: str, field: "_Field", value: "Any") -> "Any":
     if field.kind is int:
         if isinstance(value, bool) or not isinstance(value, int) or not field.low <= value <= field.high:
             raise _invalid(source, "%s must be a whole number from %d to %d, got %r"
@@ -238,7 +242,7 @@ def _check_field(source: str, name: str, field: _Field, value: Any) -> Any:
     return value
 
 
-def _check_values(source: str, values: Dict[str, Any]) -> Dict[str, Any]:
+def _check_values(source: str, values: "Dict[str, Any]") -> "Dict[str, Any]":
     """Checks that look inside string settings."""
     for name in ("outgoing_context", "channel_context"):
         context = values.get(name)
@@ -280,7 +284,7 @@ def _check_values(source: str, values: Dict[str, Any]) -> Dict[str, Any]:
     return values
 
 
-def _policy(source: str, prefix: str, data: Mapping[str, Any]) -> Policy:
+def _policy(source: str, prefix: str, data: "Mapping[str, Any]") -> "Policy":
     """The Policy of ``allowed_from``/``allowed_to``/``denied_to`` in ``data``; errors name the rule list."""
     rules = {name: data[name] for name in POLICY_FIELDS if data.get(name) is not None}
     for name, value in rules.items():
@@ -291,7 +295,7 @@ def _policy(source: str, prefix: str, data: Mapping[str, Any]) -> Policy:
     return Policy(**rules)
 
 
-def _read_keys(source: str, data: Mapping[str, Any], warnings: List[str]) -> List[ApiKey]:
+def _read_keys(source: str, data: "Mapping[str, Any]", warnings: "List[str]") -> "List[ApiKey]":
     entries = []  # type: List[Any]
     if data.get("api_key") is not None:
         entries.append(("api_key", {"name": "default", "key": data["api_key"]}))
@@ -322,7 +326,7 @@ def _read_keys(source: str, data: Mapping[str, Any], warnings: List[str]) -> Lis
     return keys
 
 
-def key_problem(secret: Any) -> Optional[str]:
+def key_problem(secret: "Any") -> "Optional[str]":
     """Why ``secret`` cannot be an API key, or ``None``.  Never quotes the key."""
     if not isinstance(secret, str) or not secret:
         return "the key must be a non-empty string"

@@ -5,6 +5,7 @@ import os
 import urllib.parse
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from webtest import TestApp
 
 from conftest import AUTH, SEED_KEY, SEED_QUERY
@@ -319,3 +320,36 @@ def test_unknown_setting_is_logged_as_warning(write_config):
 ])
 def test_dumps_is_json_dumps(obj):
     assert dumps(obj) == json.dumps(obj)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(),
+                    lambda children: st.lists(children) | st.dictionaries(st.text(), children), max_leaves=20))
+def test_loads_is_json_loads(value):
+    from pbxcall.jsonwire import loads
+    text = json.dumps(value)
+    assert loads(text) == json.loads(text)
+    assert loads(" \n" + json.dumps(value, indent=2) + "\t") == value
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet='{}[]":,0123456789.eE+-truefalsn \\u\t\n', max_size=20) | st.text(max_size=20))
+def test_loads_fails_where_strict_json_loads_fails(text):
+    from pbxcall.jsonwire import loads
+
+    def strict(name):  # json.loads takes NaN and Infinity, which are not JSON; loads does not
+        raise ValueError(name)
+    try:
+        expected = json.loads(text, parse_constant=strict)
+    except ValueError:
+        with pytest.raises(ValueError):
+            loads(text)
+    else:
+        assert loads(text) == expected
+
+
+@pytest.mark.parametrize("text", ["NaN", "[Infinity]", "-Infinity", "", "   ", "1 2", '{"a": 1}x'])
+def test_loads_refuses_what_is_not_json(text):
+    from pbxcall.jsonwire import loads
+    with pytest.raises(ValueError):
+        loads(text)
