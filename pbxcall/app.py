@@ -23,24 +23,37 @@ before the response starts: Apache's CGI modules SIGTERM the script as soon as
 its output ends.
 """
 
-import os
+import posix
 import sys
 import time
+
+from . import auth, numbers, request
+from .errors import (
+    AlreadyFinished,
+    AlreadyStarted,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PbxcallError,
+    SpoolError,
+    UnknownCall,
+)
+from .fileio import join
+from .jsonwire import dumps
+from .log import Log
+from .settings import ApiKey, Settings, fallback_staging, find_path
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple
+
+    from . import callfile, callstate
     from .errors import Headers
 
     StartResponse = Callable[..., Any]
     Reply = Tuple[int, Dict[str, Any], Headers]
-    Found = Tuple[str, str, callstate.CallFacts, os.stat_result]
-
-from . import auth, callfile, callstate, numbers, ratelimit, request, spool, statedir
-from .errors import (AlreadyFinished, AlreadyStarted, BadRequest, Forbidden, MethodNotAllowed, NotFound, PbxcallError,
-                     SpoolError, UnknownCall)
-from .jsonwire import dumps
-from .log import Log
-from .settings import ApiKey, Settings, fallback_staging, find_path
+    Found = Tuple[str, str, callstate.CallFacts, posix.stat_result]
 
 BASE_HEADERS = [
     ("Content-Type", "application/json; charset=utf-8"),
@@ -101,7 +114,7 @@ class App:
             return self.settings
         path = find_path(environ)
         try:
-            st = os.stat(path)
+            st = posix.stat(path)
             stamp = (path, st.st_ino, st.st_size, st.st_mtime_ns)  # type: Tuple[Any, ...]
         except OSError:
             stamp = ()
@@ -136,12 +149,21 @@ class App:
         return handler(settings, key, fields, log, record)
 
 
+def check_rules(settings: Settings, key: ApiKey, from_: str, to: str) -> None:
+    """Forbidden unless both the global rules and the key's own let ``from_`` call ``to``."""
+    for policy, owner in ((settings.policy, "settings"), (key.policy, "key " + key.name)):
+        if policy is not None:
+            policy.check(from_, to, owner)
+
+
 def make_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]") -> "Reply":
-    call = callfile.Call(
-        numbers.check_from(fields.get("from", ""), settings.from_pattern),
-        numbers.check_to(fields.get("to", ""), settings.to_pattern),
-        numbers.check_external_id(fields.get("external_id")),
-    )
+    from_ = numbers.check_from(fields.get("from", ""), settings.from_pattern)
+    to = numbers.check_to(fields.get("to", ""), settings.to_pattern)
+    external_id = numbers.check_external_id(fields.get("external_id"))
+    # Imported only now: a refused request (401, 400) never pays for them.
+    from . import callfile, ratelimit, spool, statedir
+
+    call = callfile.Call(from_, to, external_id)
     record["to"] = call.to
     now = time.time()
     scheduled = None
@@ -149,8 +171,7 @@ def make_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log
         from .schedule import when
 
         scheduled = when(fields.get("at"), fields.get("delay"), now, settings.max_schedule_days)
-    settings.policy.check(call.from_, call.to, "settings")
-    key.policy.check(call.from_, call.to, "key " + key.name)
+    check_rules(settings, key, call.from_, call.to)
     try:
         with statedir.Dedupe(settings.state_path, key.name, call.from_, settings.dedupe_seconds) as dedupe:
             first = dedupe.find(call.to, call.external_id)
@@ -192,6 +213,8 @@ def _made(call: "callfile.Call", filename: str, scheduled: "Optional[float]", du
 
 def after_call(settings: "Settings", call: "callfile.Call", filename: str, log: "Log", now: float) -> None:
     """The call is queued; what is left must not cost the answer: index, retention."""
+    from . import statedir
+
     try:
         if call.external_id is not None:
             statedir.index_add(settings.state_path, call.external_id, filename)
@@ -202,18 +225,22 @@ def after_call(settings: "Settings", call: "callfile.Call", filename: str, log: 
             try:
                 run(settings, now)
             finally:
-                os.close(lock)
+                posix.close(lock)
     except Exception as exc:  # logged; the call is already in the spool
         log.warning("after queueing %s: %s: %s" % (filename, type(exc).__name__, exc))
 
 
 def _places(settings: "Settings") -> "List[Tuple[str, str]]":
+    from . import callstate, spool, statedir
+
     return [(callstate.OUTGOING, settings.outgoing_path), (callstate.DONE, spool.done_path(settings.outgoing_path)),
-            (callstate.CANCELLED, os.path.join(settings.state_path, statedir.CANCELLED_DIR))]
+            (callstate.CANCELLED, join(settings.state_path, statedir.CANCELLED_DIR))]
 
 
 def find_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", record: "Dict[str, Any]") -> "Found":
     """The call named by ``filename`` (or the newest with ``external_id``) that ``key`` may see."""
+    from . import callstate, spool, statedir
+
     name = fields.get("filename", "")
     if name:
         names = [name] if spool.is_call_name(name) else []
@@ -229,8 +256,7 @@ def find_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", rec
         where, text, st = found
         facts = callstate.read(text)
         try:  # a call this key could not have placed does not exist for it
-            settings.policy.check(facts.from_ or "", facts.to or "", "settings")
-            key.policy.check(facts.from_ or "", facts.to or "", "key " + key.name)
+            check_rules(settings, key, facts.from_ or "", facts.to or "")
         except Forbidden:
             break
         record["filename"] = name
@@ -239,6 +265,7 @@ def find_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", rec
 
 
 def _status(found: "Found", now: float) -> "Dict[str, Any]":
+    from . import callstate
     from .schedule import iso_utc
 
     name, where, facts, st = found
@@ -254,6 +281,8 @@ def call_status(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", l
 
 
 def cancel_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]") -> "Reply":
+    from . import callstate, spool, statedir
+
     if not fields.get("filename"):
         raise BadRequest("Give filename")
     for _ in range(3):
@@ -265,7 +294,7 @@ def cancel_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", l
         if state == "dialing":
             raise AlreadyStarted()
         if state == "cancelled" or spool.move_out(
-                settings.outgoing_path, os.path.join(settings.state_path, statedir.CANCELLED_DIR), found[0]):
+                settings.outgoing_path, join(settings.state_path, statedir.CANCELLED_DIR), found[0]):
             found = find_call(settings, key, fields, record)
             if found[2].attempts:  # Asterisk started it in the same instant
                 raise AlreadyStarted(None, "started while being cancelled")

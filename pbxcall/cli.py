@@ -147,7 +147,8 @@ def prune(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     import pwd
 
-    from .check import UnknownUser, check as run_check
+    from .check import UnknownUser
+    from .check import check as run_check
 
     user = args.user
     if user is None:
@@ -173,7 +174,6 @@ def check(args: argparse.Namespace) -> int:
 
 
 def call(args: argparse.Namespace) -> int:
-    import time
 
     from .app import make_call, refusal
     from .errors import PbxcallError

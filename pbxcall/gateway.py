@@ -9,7 +9,7 @@ time.  The output is byte for byte CGIHandler's (tests/test_gateway.py runs both
 server adds those).
 """
 
-import os
+import posix
 import sys
 
 TYPE_CHECKING = False
@@ -27,7 +27,7 @@ def cgi_environ() -> "Dict[str, Any]":
     """The WSGI environ of this CGI request: the process environment as "bytes as
     latin-1" strings (PEP 3333), stdin as the body, stderr as the error stream."""
     environ = {key.decode("latin-1"): value.decode("latin-1")
-               for key, value in os.environb.items()}  # type: Dict[str, Any]
+               for key, value in posix.environ.items()}  # type: Dict[str, Any]
     environ.update({
         "wsgi.input": sys.stdin.buffer,
         "wsgi.errors": sys.stderr,
@@ -61,4 +61,4 @@ def run(app: "WSGIApp", environ: "Optional[Dict[str, Any]]" = None, out_fd: int 
     sys.stderr.flush()  # every log line is out before the response ends
     view = memoryview(response)
     while view:
-        view = view[os.write(out_fd, view):]
+        view = view[posix.write(out_fd, view):]

@@ -7,6 +7,7 @@ under the key's *name*.
 """
 
 import time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Any, Dict, Mapping, Optional, TextIO

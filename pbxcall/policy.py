@@ -108,9 +108,6 @@ class Policy:
                                 % (owner, to, rule.source))
 
 
-POLICY_FIELDS = ("allowed_from", "allowed_to", "denied_to")
-
-
 class AddressList:
     """``allowed_ips``: networks in CIDR form, IPv4 and IPv6.  Imports ``ipaddress`` only when used."""
 

@@ -8,9 +8,9 @@ in all of them only if every one has room: N parallel requests never let more
 than the limit through, and a refused request costs no slot.
 """
 
-import math
-import os
+import posix
 import time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import List, Optional, Sequence, Tuple
@@ -18,24 +18,11 @@ if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     Bucket = Tuple[str, Rate]  # (file name, rate)
 
 from .errors import RateLimited, SpoolError
-from .fileio import read_all, replace_contents
+from .fileio import join, makedirs, read_all, rewrite
 
-UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-def parse_rate(text: str) -> "Rate":
-    """``"30/minute"`` -> (30, 60); ValueError for anything else."""
-    count, _, unit = str(text).partition("/")
-    unit = unit.strip().lower()
-    seconds = UNITS.get(unit[:-1] if unit.endswith("s") else unit)  # "minutes" too
-    if not count.strip().isdigit() or seconds is None or int(count) < 1:
-        raise ValueError("a rate is N/second, N/minute, N/hour or N/day with N >= 1, got %r" % (text,))
-    return int(count), seconds
-
-
-def _times(fd: int) -> "List[float]":
+def _times(data: bytes) -> "List[float]":
     times = []
-    for word in read_all(fd).split():
+    for word in data.split():
         try:
             times.append(float(word))
         except ValueError:
@@ -52,28 +39,30 @@ def hit(state_path: str, buckets: "Sequence[Bucket]", now: "Optional[float]" = N
     now = time.time() if now is None else now
     fds = []  # type: List[int]
     try:
-        os.makedirs(state_path, mode=0o750, exist_ok=True)
+        makedirs(state_path, 0o750)
         for name, _ in sorted(buckets):
-            fd = os.open(os.path.join(state_path, "rate." + name),
-                         os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+            fd = posix.open(join(state_path, "rate." + name),
+                         posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o640)
             fds.append(fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
         kept = []
         retry_after = 0
         for fd, (name, (count, seconds)) in zip(fds, sorted(buckets)):
-            times = sorted(stamp for stamp in _times(fd) if now - seconds < stamp <= now + 1)
+            data = read_all(fd)
+            times = sorted(stamp for stamp in _times(data) if now - seconds < stamp <= now + 1)
             if len(times) >= count:
-                retry_after = max(retry_after, math.ceil(times[len(times) - count] + seconds - now))
-            kept.append(times)
+                wait = times[len(times) - count] + seconds - now
+                retry_after = max(retry_after, int(wait) + (wait > int(wait)))  # whole seconds, rounded up
+            kept.append((times, len(data)))
         if retry_after:
             raise RateLimited(retry_after, "limit reached for %s" % ", ".join(
                 "%s (%d/%ds)" % (name, rate[0], rate[1]) for name, rate in sorted(buckets)))
-        for fd, times in zip(fds, kept):
-            replace_contents(fd, "".join("%.6f\n" % stamp for stamp in times + [now]).encode("ascii"))
+        for fd, (times, size) in zip(fds, kept):
+            rewrite(fd, "".join("%.6f\n" % stamp for stamp in times + [now]).encode("ascii"), size)
     except OSError as exc:
         # Fail closed: a limit that cannot be checked lets nothing through.
         raise SpoolError(None, "rate limit state in %s (state_path) must be writable by this user: %s"
                          % (state_path, exc))
     finally:
         for fd in fds:
-            os.close(fd)  # closing releases the lock
+            posix.close(fd)  # closing releases the lock

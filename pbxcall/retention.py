@@ -10,12 +10,12 @@ Anything pbxcall did not create is never touched.  Run opportunistically (at mos
 once an hour, after a call is queued) and by ``python3 -m pbxcall prune`` for cron.
 """
 
-import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Dict
 
 from . import spool, statedir
+from .fileio import exists, join
 from .settings import Settings, fallback_staging
 
 STAGING_MAX_AGE = 3600  # seconds; a call file is written and renamed in milliseconds
@@ -23,15 +23,15 @@ STAGING_MAX_AGE = 3600  # seconds; a call file is written and renamed in millise
 
 def run(settings: "Settings", now: float) -> "Dict[str, int]":
     """Prune once -> how many files and index lines went."""
-    cancelled = os.path.join(settings.state_path, statedir.CANCELLED_DIR)
+    cancelled = join(settings.state_path, statedir.CANCELLED_DIR)
     done = spool.done_path(settings.outgoing_path)
     archived = spool.prune([(done, settings.retention_days * 86400.0),
                             (cancelled, settings.retention_days * 86400.0)], now)
     stagings = {settings.outgoing_temp_path, fallback_staging(settings.outgoing_path)}
     staged = spool.prune([(path, float(STAGING_MAX_AGE)) for path in sorted(stagings)], now)
 
-    def exists(name: str) -> bool:
-        return any(os.path.exists(os.path.join(directory, name))
+    def still_there(name: str) -> bool:
+        return any(exists(join(directory, name))
                    for directory in (settings.outgoing_path, done, cancelled))
-    index = statedir.index_prune(settings.state_path, exists)
+    index = statedir.index_prune(settings.state_path, still_there)
     return {"archived": archived, "staged": staged, "index": index}

@@ -11,21 +11,19 @@ build one, the app receives it.  A missing or unusable file raises
 refuses to serve rather than guess.
 """
 
-import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+    from .policy import AddressList, Policy
     from .ratelimit import Rate
 
-from .callfile import template_problem
 from .errors import ConfigError, ConfigNotFound
+from .fileio import abspath, dirname, exists, getenv, join, same_place
 from .numbers import DEFAULT_FROM_PATTERN, DEFAULT_TO_PATTERN, Pattern
-from .policy import POLICY_FIELDS, AddressList, Policy
-from .ratelimit import parse_rate
 
 SYSTEM_PATH = "/etc/pbxcall/api.env.json"
-PACKAGE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".api.env.json")
+PACKAGE_PATH = join(dirname(dirname(abspath(__file__))), ".api.env.json")
 
 #: documented example keys; a server still using one is refused, not served
 PLACEHOLDER_KEYS = frozenset(
@@ -43,7 +41,8 @@ class ApiKey:
     def __init__(self, name: str, secret: bytes, policy: "Optional[Policy]" = None) -> None:
         self.name = name
         self.secret = secret
-        self.policy = policy or Policy()
+        #: the key's own rules; None when it has none
+        self.policy = policy
 
     def __repr__(self) -> str:  # never the secret
         return "ApiKey(%r)" % self.name
@@ -94,6 +93,8 @@ FIELDS = {
 }  # type: Dict[str, _Field]
 RATE_FIELDS = ("per_key", "per_from")
 KEY_FIELDS = ("api_key", "api_keys")
+#: rule lists, global and in each api_keys entry (pbxcall.policy)
+POLICY_FIELDS = ("allowed_from", "allowed_to", "denied_to")
 
 
 class Settings:
@@ -126,7 +127,7 @@ class Settings:
     retention_days: int
     dedupe_seconds: int
     max_schedule_days: int
-    policy: "Policy"
+    policy: "Optional[Policy]"
     addresses: "Optional[AddressList]"
     rates: "Dict[str, Rate]"
 
@@ -140,15 +141,19 @@ class Settings:
             raise TypeError("unknown settings: %s" % ", ".join(sorted(unknown)))
         for name, field in FIELDS.items():
             setattr(self, name, values.get(name, field.default))
-        self.outgoing_path = os.path.abspath(self.outgoing_path)
+        self.outgoing_path = abspath(self.outgoing_path)
         self.outgoing_temp_path = values.get("outgoing_temp_path") or fallback_staging(self.outgoing_path)
         self.channel_context = values.get("channel_context") or self.outgoing_context
         self.from_pattern = Pattern(values.get("from_pattern", DEFAULT_FROM_PATTERN))
         self.to_pattern = Pattern(values.get("to_pattern", DEFAULT_TO_PATTERN))
-        self.state_path = values.get("state_path") or os.path.join(
-            os.path.dirname(self.outgoing_path), "pbxcall")
-        self.policy = Policy(*(values.get(name) for name in POLICY_FIELDS))
-        self.addresses = AddressList(self.allowed_ips) if self.allowed_ips is not None else None
+        self.state_path = values.get("state_path") or join(
+            dirname(self.outgoing_path), "pbxcall")
+        self.policy = _policy(source, "", values)
+        self.addresses = None
+        if self.allowed_ips is not None:
+            from .policy import AddressList  # only when configured: it imports ipaddress
+
+            self.addresses = AddressList(self.allowed_ips)
         self.rates = {name: parse_rate(rate) for name, rate in (self.rate_limit or {}).items()}
 
     @classmethod
@@ -206,16 +211,28 @@ def parse_text(text: str, path: str) -> "Any":
         raise _invalid(path, "not valid JSON (%s)" % exc)
 
 
+UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: str) -> "Rate":
+    """``"30/minute"`` -> (30, 60); ValueError for anything else."""
+    count, _, unit = str(text).partition("/")
+    unit = unit.strip().lower()
+    seconds = UNITS.get(unit[:-1] if unit.endswith("s") else unit)  # "minutes" too
+    if not count.strip().isdigit() or seconds is None or int(count) < 1:
+        raise ValueError("a rate is N/second, N/minute, N/hour or N/day with N >= 1, got %r" % (text,))
+    return int(count), seconds
+
+
 def find_path(environ: "Optional[Mapping[str, str]]" = None) -> str:
     """Where the settings are: ``PBXCALL_CONFIG`` from ``environ`` or the process,
     else the first of ``/etc/pbxcall/api.env.json`` and ``.api.env.json`` beside the
     package that exists; ConfigNotFound when none does."""
-    for env in (environ or {}, os.environ):
-        path = env.get("PBXCALL_CONFIG")
-        if path:
-            return path
+    path = (environ or {}).get("PBXCALL_CONFIG") or getenv("PBXCALL_CONFIG")
+    if path:
+        return path
     for path in (SYSTEM_PATH, PACKAGE_PATH):
-        if os.path.exists(path):
+        if exists(path):
             return path
     raise ConfigNotFound(
         None, "no settings file: set PBXCALL_CONFIG or create %s or %s" % (SYSTEM_PATH, PACKAGE_PATH)
@@ -224,7 +241,7 @@ def find_path(environ: "Optional[Mapping[str, str]]" = None) -> str:
 
 def fallback_staging(outgoing_path: str) -> str:
     """``<spool>/tmp`` beside ``outgoing/``: on the same mount, FreePBX has it."""
-    return os.path.join(os.path.dirname(os.path.abspath(outgoing_path)), "tmp")
+    return join(dirname(abspath(outgoing_path)), "tmp")
 
 
 def _invalid(source: str, problem: str) -> "ConfigError":
@@ -251,6 +268,8 @@ def _check_values(source: str, values: "Dict[str, Any]") -> "Dict[str, Any]":
                            % (name, context))
     for name in ("caller_id", "account"):
         if name in values:
+            from .callfile import template_problem
+
             problem = template_problem(values[name])
             if problem:
                 raise _invalid(source, "%s template: %s" % (name, problem))
@@ -260,9 +279,11 @@ def _check_values(source: str, values: "Dict[str, Any]") -> "Dict[str, Any]":
                 Pattern(values[name])
             except ValueError as exc:
                 raise _invalid(source, "%s: %s" % (name, exc))
-    _policy(source, "", values)
+    _policy(source, "", values)  # raises for a bad rule, naming it
     if values.get("allowed_ips") is not None:
         try:
+            from .policy import AddressList
+
             AddressList(values["allowed_ips"])
         except ValueError as exc:
             raise _invalid(source, "allowed_ips: %s" % exc)
@@ -276,17 +297,23 @@ def _check_values(source: str, values: "Dict[str, Any]") -> "Dict[str, Any]":
     for name in ("outgoing_path", "outgoing_temp_path", "state_path", "audit_log", "log_file"):
         if name in values and values[name] == "":
             raise _invalid(source, "%s must not be empty" % name)
-    outgoing = os.path.realpath(values.get("outgoing_path", FIELDS["outgoing_path"].default))
+    outgoing = values.get("outgoing_path", FIELDS["outgoing_path"].default)
     staging = values.get("outgoing_temp_path")
-    if staging is not None and os.path.realpath(staging) == outgoing:
+    if staging is not None and same_place(staging, outgoing):
         # Asterisk takes any file closed inside outgoing/ as a call, whole or not.
         raise _invalid(source, "outgoing_temp_path must not be outgoing_path itself")
     return values
 
 
-def _policy(source: str, prefix: str, data: "Mapping[str, Any]") -> "Policy":
-    """The Policy of ``allowed_from``/``allowed_to``/``denied_to`` in ``data``; errors name the rule list."""
+def _policy(source: str, prefix: str, data: "Mapping[str, Any]") -> "Optional[Policy]":
+    """The Policy of ``allowed_from``/``allowed_to``/``denied_to`` in ``data``, None
+    without rules (and then :mod:`pbxcall.policy` is not even imported); errors name
+    the rule list."""
     rules = {name: data[name] for name in POLICY_FIELDS if data.get(name) is not None}
+    if not rules:
+        return None
+    from .policy import Policy
+
     for name, value in rules.items():
         try:
             Policy(**{name: value})

@@ -14,26 +14,27 @@ This is the only module that touches the spool.
 """
 
 import errno
-import os
+import posix
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Callable, List, Optional, Tuple
     Warn = Callable[[str], None]
 
 from .errors import SpoolError
-from .fileio import read_all, write_all
+from .fileio import abspath, dirname, join, makedirs, read_all, same_place, write_all
 
 FILE_MODE = 0o644
 
 
 def new_filename() -> str:
-    """``call-`` and 16 lowercase hex digits from ``os.urandom``: unguessable, a handle."""
-    return "call-" + os.urandom(8).hex()
+    """``call-`` and 16 lowercase hex digits from ``posix.urandom``: unguessable, a handle."""
+    return "call-" + posix.urandom(8).hex()
 
 
 def _owner(name: "Optional[str]", warn: "Warn") -> "Optional[tuple]":
     """(uid, gid) to give the file, or None.  Only root can give files away."""
-    if not name or os.geteuid() != 0:
+    if not name or posix.geteuid() != 0:
         return None
     import pwd
 
@@ -49,20 +50,20 @@ def _owner(name: "Optional[str]", warn: "Warn") -> "Optional[tuple]":
 def _stage(path: str, data: bytes, owner: "Optional[tuple]", mtime: "Optional[float]",
            fsync: bool) -> None:
     """Create ``path`` exclusively and make it final; remove it again on any failure."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600)
     try:
         try:
             write_all(fd, data)
-            os.fchmod(fd, FILE_MODE)
+            posix.fchmod(fd, FILE_MODE)
             if owner is not None:
-                os.fchown(fd, owner[0], owner[1])
+                posix.fchown(fd, owner[0], owner[1])
             if mtime is not None:
                 # A future mtime schedules the call; Asterisk ignores one set after the rename.
-                os.utime(fd, (mtime, mtime))
+                posix.utime(fd, (mtime, mtime))
             if fsync:
-                os.fsync(fd)
+                posix.fsync(fd)
         finally:
-            os.close(fd)
+            posix.close(fd)
     except BaseException:
         _remove(path)
         raise
@@ -70,17 +71,17 @@ def _stage(path: str, data: bytes, owner: "Optional[tuple]", mtime: "Optional[fl
 
 def _remove(path: str) -> None:
     try:
-        os.unlink(path)
+        posix.unlink(path)
     except OSError:
         pass
 
 
 def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
     try:
-        os.fsync(fd)
+        posix.fsync(fd)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def queue(
@@ -100,21 +101,21 @@ def queue(
     behind, neither in ``outgoing/`` nor in staging, when anything fails.
     """
     name = new_filename()
-    target = os.path.join(outgoing_path, name)
+    target = join(outgoing_path, name)
     owner = _owner(file_owner, warn)
-    staged = os.path.join(staging_path, name)
+    staged = join(staging_path, name)
     try:
         _stage(staged, data, owner, mtime, fsync)
         try:
-            os.rename(staged, target)
+            posix.rename(staged, target)
         except OSError as exc:
             _remove(staged)
-            if exc.errno != errno.EXDEV or os.path.realpath(fallback_path) == os.path.realpath(staging_path):
+            if exc.errno != errno.EXDEV or same_place(fallback_path, staging_path):
                 raise
-            staged = os.path.join(fallback_path, name)
+            staged = join(fallback_path, name)
             _stage(staged, data, owner, mtime, fsync)
             try:
-                os.rename(staged, target)
+                posix.rename(staged, target)
             except BaseException:
                 _remove(staged)
                 raise
@@ -148,10 +149,10 @@ def is_call_name(name: str) -> bool:
 
 
 def done_path(outgoing_path: str) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(outgoing_path)), DONE_DIR)
+    return join(dirname(abspath(outgoing_path)), DONE_DIR)
 
 
-def locate(places: "List[Tuple[str, str]]", name: str) -> "Optional[Tuple[str, str, os.stat_result]]":
+def locate(places: "List[Tuple[str, str]]", name: str) -> "Optional[Tuple[str, str, posix.stat_result]]":
     """``(where, text, stat)`` of call file ``name`` in the first of ``places``
     ([(where, directory)]) that has it, or None.
 
@@ -160,14 +161,14 @@ def locate(places: "List[Tuple[str, str]]", name: str) -> "Optional[Tuple[str, s
     """
     for where, directory in places:
         try:
-            fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = posix.open(join(directory, name), posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
         except FileNotFoundError:
             continue
         try:
-            st = os.fstat(fd)
+            st = posix.fstat(fd)
             text = read_all(fd).decode("utf-8", "replace")
         finally:
-            os.close(fd)
+            posix.close(fd)
         return where, text, st
     return None
 
@@ -178,8 +179,8 @@ def move_out(outgoing_path: str, target_dir: str, name: str) -> bool:
     False if the file was no longer there (Asterisk took it); SpoolError otherwise.
     """
     try:
-        os.makedirs(target_dir, mode=0o750, exist_ok=True)
-        os.rename(os.path.join(outgoing_path, name), os.path.join(target_dir, name))
+        makedirs(target_dir, 0o750)
+        posix.rename(join(outgoing_path, name), join(target_dir, name))
     except FileNotFoundError:
         return False
     except OSError as exc:
@@ -196,16 +197,16 @@ def prune(directories: "List[Tuple[str, float]]", now: float) -> int:
     removed = 0
     for directory, max_age in directories:
         try:
-            names = os.listdir(directory)
+            names = posix.listdir(directory)
         except FileNotFoundError:
             continue
         for name in names:
             if not is_call_name(name):
                 continue
-            path = os.path.join(directory, name)
+            path = join(directory, name)
             try:
-                if os.lstat(path).st_mtime < now - max_age:
-                    os.unlink(path)
+                if posix.lstat(path).st_mtime < now - max_age:
+                    posix.unlink(path)
                     removed += 1
             except FileNotFoundError:
                 pass

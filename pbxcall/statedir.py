@@ -12,13 +12,14 @@
 - ``rate.*``: rate-limit buckets (:mod:`pbxcall.ratelimit`).
 """
 
-import os
+import posix
 import time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Callable, List, Optional, Tuple
 
-from .fileio import append, read_all, replace_contents
+from .fileio import append, dirname, join, makedirs, read_all, rewrite
 
 INDEX_DIR = "index"
 CANCELLED_DIR = "cancelled"
@@ -28,26 +29,26 @@ PRUNE_EVERY = 3600  # seconds between opportunistic retention runs
 def _shard(state_path: str, external_id: str) -> str:
     import binascii
 
-    return os.path.join(state_path, INDEX_DIR, "%02x" % (binascii.crc32(external_id.encode("utf-8")) & 0xFF))
+    return join(state_path, INDEX_DIR, "%02x" % (binascii.crc32(external_id.encode("utf-8")) & 0xFF))
 
 
 def index_add(state_path: str, external_id: str, filename: str) -> None:
     """Remember that ``filename`` is the newest call for ``external_id``."""
     path = _shard(state_path, external_id)
-    os.makedirs(os.path.dirname(path), mode=0o750, exist_ok=True)
+    makedirs(dirname(path), 0o750)
     append(path, ("%s %s\n" % (filename, external_id)).encode("utf-8"))
 
 
 def index_find(state_path: str, external_id: str) -> "List[str]":
     """Filenames of the calls with ``external_id``, newest first."""
     try:
-        fd = os.open(_shard(state_path, external_id), os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(_shard(state_path, external_id), posix.O_RDONLY | posix.O_CLOEXEC)
     except FileNotFoundError:
         return []
     try:
         data = read_all(fd).decode("utf-8", "replace")
     finally:
-        os.close(fd)
+        posix.close(fd)
     found = []
     for line in reversed(data.splitlines()):
         filename, _, wanted = line.partition(" ")
@@ -60,17 +61,17 @@ def index_prune(state_path: str, keep: "Callable[[str], bool]") -> int:
     """Rewrite each shard with only the lines whose filename ``keep`` accepts -> lines dropped."""
     import fcntl
 
-    directory = os.path.join(state_path, INDEX_DIR)
+    directory = join(state_path, INDEX_DIR)
     try:
-        names = os.listdir(directory)
+        names = posix.listdir(directory)
     except FileNotFoundError:
         return 0
     dropped = 0
     for name in names:
         if len(name) != 2:
             continue
-        path = os.path.join(directory, name)
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        path = join(directory, name)
+        fd = posix.open(path, posix.O_RDWR | posix.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             lines = read_all(fd).decode("utf-8", "replace").splitlines(True)
@@ -86,9 +87,9 @@ def index_prune(state_path: str, keep: "Callable[[str], bool]") -> int:
             if tail:
                 with open(temporary, "a", encoding="utf-8") as stream:
                     stream.write(tail)
-            os.rename(temporary, path)
+            posix.rename(temporary, path)
         finally:
-            os.close(fd)
+            posix.close(fd)
     return dropped
 
 
@@ -99,9 +100,10 @@ class Dedupe:
     """
 
     def __init__(self, state_path: str, key_name: str, from_: str, window: int) -> None:
-        self.path = os.path.join(state_path, "dedupe.%s.%s" % (key_name, from_))
+        self.path = join(state_path, "dedupe.%s.%s" % (key_name, from_))
         self.window = window
         self.fd = -1
+        self.size = 0
         self.entries = []  # type: List[Tuple[float, str, str, str, str]]
 
     def __enter__(self) -> "Dedupe":
@@ -109,11 +111,13 @@ class Dedupe:
             return self
         import fcntl
 
-        os.makedirs(os.path.dirname(self.path), mode=0o750, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+        makedirs(dirname(self.path), 0o750)
+        self.fd = posix.open(self.path, posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o640)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         now = time.time()
-        for line in read_all(self.fd).decode("utf-8", "replace").splitlines():
+        data = read_all(self.fd)
+        self.size = len(data)
+        for line in data.decode("utf-8", "replace").splitlines():
             parts = line.split(" ")
             if len(parts) == 5:
                 try:
@@ -136,11 +140,11 @@ class Dedupe:
             return
         self.entries.append((time.time(), filename, to, external_id or "-",
                              "%.0f" % scheduled if scheduled is not None else "-"))
-        replace_contents(self.fd, "".join("%.3f %s %s %s %s\n" % entry for entry in self.entries).encode("utf-8"))
+        rewrite(self.fd, "".join("%.3f %s %s %s %s\n" % entry for entry in self.entries).encode("utf-8"), self.size)
 
     def __exit__(self, *exc: object) -> None:
         if self.fd >= 0:
-            os.close(self.fd)  # releases the lock
+            posix.close(self.fd)  # releases the lock
 
 
 def prune_due(state_path: str, now: float) -> "Optional[int]":
@@ -151,20 +155,20 @@ def prune_due(state_path: str, now: float) -> "Optional[int]":
     """
     import fcntl
 
-    stamp = os.path.join(state_path, "prune.stamp")
+    stamp = join(state_path, "prune.stamp")
     try:
-        if now - os.stat(stamp).st_mtime < PRUNE_EVERY:
+        if now - posix.stat(stamp).st_mtime < PRUNE_EVERY:
             return None
     except FileNotFoundError:
         pass
-    os.makedirs(state_path, mode=0o750, exist_ok=True)
-    fd = os.open(os.path.join(state_path, "prune.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    makedirs(state_path, 0o750)
+    fd = posix.open(join(state_path, "prune.lock"), posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        os.close(fd)
+        posix.close(fd)
         return None  # another process is pruning
     with open(stamp, "w"):
         pass
-    os.utime(stamp, (now, now))
+    posix.utime(stamp, (now, now))
     return fd

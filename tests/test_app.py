@@ -10,7 +10,6 @@ from webtest import TestApp
 
 from conftest import AUTH, SEED_KEY, SEED_QUERY
 from helpers import fixture
-from pbxcall import app as app_module
 from pbxcall.app import make_app
 from pbxcall.jsonwire import dumps
 
@@ -255,7 +254,8 @@ def test_log_file_setting(app_factory, spool):
 def test_unexpected_exception_is_generic_json_and_traceback_in_log(app, spool, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom from a bug")
-    monkeypatch.setattr(app_module.callfile, "render", explode)
+    from pbxcall import callfile
+    monkeypatch.setattr(callfile, "render", explode)
     response = app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=500)
     assert response.json == {"status": "ERROR", "error": "Internal error", "code": "internal_error"}
     assert_json_headers(response)

@@ -112,3 +112,35 @@ def test_broken_install_still_answers_json(tmp_path, spool, write_config):
 def test_every_python_is_found_under_ci():
     if os.environ.get("CI") == "true":
         assert set(INTERPRETERS) == set(MINORS)
+
+
+def test_script_found_through_a_symlink_and_a_relative_path(spool, write_config, tmp_path):
+    """An admin may link the script elsewhere; it still finds its package."""
+    link = tmp_path / "bin" / "make_call"
+    link.parent.mkdir()
+    os.symlink(os.path.relpath(CGI_SCRIPT, str(link.parent)), str(link))
+    env = cgi_environ("from=30&to=89229954595", config=write_config())
+    proc = subprocess.run([SYSTEM_PYTHON, "-IS", "bin/make_call"], cwd=str(tmp_path), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+    assert proc.stdout.startswith(b"Status: 200 OK\r\n"), proc.stderr
+    assert spool.only_call() == fixture("legacy.call")
+
+
+def test_a_request_imports_neither_os_nor_re_nor_typing(spool, write_config):
+    """The fast path stays fast: these imports cost a CGI process milliseconds."""
+    probe = ("import sys, posix\n"
+             "real_exit = posix._exit\n"
+             "def report(code):\n"
+             "    sys.stderr.write('MODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n"
+             "    sys.stderr.flush()\n"
+             "    real_exit(code)\n"
+             "posix._exit = report\n"
+             "__file__ = %r\n"
+             "exec(compile(open(%r).read(), %r, 'exec'))\n" % (CGI_SCRIPT, CGI_SCRIPT, CGI_SCRIPT))
+    env = cgi_environ("from=101&to=89998887766&external_id=crm-2345", config=write_config(
+        rate_limit={"per_key": "60/minute", "per_from": "10/minute"}, dedupe_seconds=10))
+    proc = subprocess.run([SYSTEM_PYTHON, "-IS", "-c", probe], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, check=True)
+    assert proc.stdout.startswith(b"Status: 200 OK\r\n")
+    modules = set(proc.stderr.decode().split("MODULES ")[1].split())
+    assert not modules & {"os", "re", "typing", "json", "wsgiref", "hashlib", "ipaddress", "datetime"}

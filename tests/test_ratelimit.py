@@ -8,7 +8,8 @@ import pytest
 from conftest import AUTH, SEED_QUERY
 from helpers import as_nobody, cgi_environ, run_cgi_many
 from pbxcall.errors import RateLimited
-from pbxcall.ratelimit import hit, parse_rate
+from pbxcall.ratelimit import hit
+from pbxcall.settings import parse_rate
 from pbxcall.settings import Settings
 
 

@@ -173,7 +173,7 @@ class InjectedExdev:
     def __init__(self, monkeypatch, bad_dir):
         self.bad_dir = bad_dir
         self.real_rename = os.rename
-        monkeypatch.setattr(spool_module.os, "rename", self)
+        monkeypatch.setattr(spool_module.posix, "rename", self)
 
     def __call__(self, src, dst):
         if os.path.dirname(src) == self.bad_dir:
