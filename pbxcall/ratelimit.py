@@ -1,8 +1,14 @@
 """Rate limits that hold across separate CGI processes (no daemon, no database).
 
 Each bucket (``key.<name>``, ``from.<extension>``) is a small file in the state
-directory holding the times of the requests let through within the window.  A
-request locks every bucket it touches with ``fcntl.flock`` (always in the same
+directory.  It counts the requests let through in slices of 1/60 of the window
+(one second for ``N/minute``): ``<slice number> <count>`` lines, at most 61, so a
+request reads and writes a few hundred bytes however high the limit is.  A slice
+counts as long as any part of it lies inside the window, which errs on the safe
+side: never more than N requests in any window, at the price of refusing a
+little early at the edge.
+
+A request locks every bucket it touches with ``fcntl.flock`` (always in the same
 order, so two processes cannot deadlock), checks all of them, and records itself
 in all of them only if every one has room: N parallel requests never let more
 than the limit through, and a refused request costs no slot.
@@ -13,21 +19,40 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
-    from typing import List, Optional, Sequence, Tuple
+    from typing import Dict, List, Optional, Sequence, Tuple
     Rate = Tuple[int, int]  # (requests, seconds)
     Bucket = Tuple[str, Rate]  # (file name, rate)
 
 from .errors import RateLimited, SpoolError
 from .fileio import join, makedirs, read_all, rewrite
 
-def _times(data: bytes) -> "List[float]":
-    times = []
-    for word in data.split():
-        try:
-            times.append(float(word))
-        except ValueError:
-            pass  # a line torn by a crash: the other entries still count
-    return times
+SLICES = 60  # a window is counted in this many slices
+
+
+def _slices(data: bytes) -> "Dict[int, int]":
+    counts = {}  # type: Dict[int, int]
+    for line in data.split(b"\n"):
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            counts[int(parts[0])] = counts.get(int(parts[0]), 0) + int(parts[1])
+    return counts  # a line torn by a crash is skipped: the others still count
+
+
+def check(counts: "Dict[int, int]", rate: "Rate", now: float) -> "Tuple[Dict[int, int], int]":
+    """(the slices still in the window, seconds to wait or 0 if there is room)."""
+    count, seconds = rate
+    width = max(1, seconds // SLICES)
+    first = int((now - seconds) // width)  # the oldest slice that still overlaps the window
+    live = {index: value for index, value in counts.items() if first <= index <= int(now // width)}
+    excess = sum(live.values()) - count + 1
+    if excess <= 0:
+        return live, 0
+    for index in sorted(live):  # wait until enough of the oldest slices have left the window
+        excess -= live[index]
+        if excess <= 0:
+            wait = (index + 1) * width + seconds - now
+            return live, max(1, int(wait) + (wait > int(wait)))
+    return live, seconds  # pragma: no cover - only when count < 1, which settings refuse
 
 
 def hit(state_path: str, buckets: "Sequence[Bucket]", now: "Optional[float]" = None) -> None:
@@ -42,23 +67,23 @@ def hit(state_path: str, buckets: "Sequence[Bucket]", now: "Optional[float]" = N
         makedirs(state_path, 0o750)
         for name, _ in sorted(buckets):
             fd = posix.open(join(state_path, "rate." + name),
-                         posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o640)
+                            posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o640)
             fds.append(fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
         kept = []
         retry_after = 0
-        for fd, (name, (count, seconds)) in zip(fds, sorted(buckets)):
+        for fd, (_, rate) in zip(fds, sorted(buckets)):
             data = read_all(fd)
-            times = sorted(stamp for stamp in _times(data) if now - seconds < stamp <= now + 1)
-            if len(times) >= count:
-                wait = times[len(times) - count] + seconds - now
-                retry_after = max(retry_after, int(wait) + (wait > int(wait)))  # whole seconds, rounded up
-            kept.append((times, len(data)))
+            live, wait = check(_slices(data), rate, now)
+            retry_after = max(retry_after, wait)
+            kept.append((live, len(data), max(1, rate[1] // SLICES)))
         if retry_after:
             raise RateLimited(retry_after, "limit reached for %s" % ", ".join(
                 "%s (%d/%ds)" % (name, rate[0], rate[1]) for name, rate in sorted(buckets)))
-        for fd, (times, size) in zip(fds, kept):
-            rewrite(fd, "".join("%.6f\n" % stamp for stamp in times + [now]).encode("ascii"), size)
+        for fd, (live, size, width) in zip(fds, kept):
+            index = int(now // width)
+            live[index] = live.get(index, 0) + 1
+            rewrite(fd, "".join("%d %d\n" % pair for pair in sorted(live.items())).encode("ascii"), size)
     except OSError as exc:
         # Fail closed: a limit that cannot be checked lets nothing through.
         raise SpoolError(None, "rate limit state in %s (state_path) must be writable by this user: %s"

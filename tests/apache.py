@@ -55,15 +55,21 @@ def free_port():
 class Apache:
     """``Apache(style)`` with style ``2.4``, ``2.4.6`` or ``wsgi``; ``mpm`` event or prefork."""
 
-    def __init__(self, style="2.4", mpm="event", cgi_module="cgid", edit=None, settings=None, site=None):
+    def __init__(self, style="2.4", mpm="event", cgi_module="cgid", edit=None, settings=None, site=None,
+                 base_dir="/dev/shm", extra_modules=(), extra_conf=""):
         self.style = style
-        self.base = tempfile.mkdtemp(prefix="pbxcall-apache-", dir="/dev/shm")
+        self.extra_modules = list(extra_modules)  # [(module name, .so path)]
+        self.extra_conf = extra_conf  # more directives, before the site config
+        self.base = tempfile.mkdtemp(prefix="pbxcall-apache-", dir=base_dir)
         os.chmod(self.base, 0o755)
         self.owner = ensure_user()
         self.install = os.path.join(self.base, "opt", "pbxcall")
         for part in ("cgi-bin", "pbxcall", "apache"):
             shutil.copytree(os.path.join(ROOT, part), os.path.join(self.install, part),
                             ignore=shutil.ignore_patterns("__pycache__"))
+        # README's install step: byte-compile as root, or every CGI request compiles pbxcall
+        subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", os.path.join(self.install, "pbxcall")],
+                       check=True)
         self.spool = os.path.join(self.base, "spool")
         self.outgoing = os.path.join(self.spool, "outgoing")
         self.tmp = os.path.join(self.spool, "tmp")
@@ -120,6 +126,7 @@ class Apache:
         modules = ["mpm_" + mpm, "authz_core", "authz_host", "alias", "env", "setenvif", "headers"]
         modules.append("wsgi" if self.style == "wsgi" else cgi_module)
         lines = ["LoadModule %s_module %s/mod_%s.so" % (name, MODULES, name) for name in modules]
+        lines += ["LoadModule %s %s" % pair for pair in self.extra_modules]
         lines += [
             "ServerRoot %s" % self.base,
             "ServerName localhost",
@@ -131,8 +138,10 @@ class Apache:
             "DocumentRoot %s" % self.base,
             "<Directory />\n    Require all denied\n</Directory>",
             "ScriptSock %s/cgid.sock" % self.base if "cgid" in modules else "",
-            "WSGISocketPrefix %s/wsgi" % self.base if self.style == "wsgi" else "",
+            "WSGISocketPrefix %s/wsgi" % self.base
+            if self.style == "wsgi" or any(name == "wsgi_module" for name, _ in self.extra_modules) else "",
             "StartServers 2\nMaxRequestWorkers 64\nServerLimit 64" if mpm == "prefork" else "",
+            self.extra_conf,
             "Include %s" % self.site_conf,
         ]
         if self.owner:

@@ -4,8 +4,9 @@ import json
 import os
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from conftest import AUTH, SEED_QUERY
+from conftest import AUTH, FAST_TMP, SEED_QUERY
 from helpers import as_nobody, cgi_environ, run_cgi_many
 from pbxcall.errors import RateLimited
 from pbxcall.ratelimit import hit
@@ -25,14 +26,49 @@ def test_parse_rate_refuses(text):
         parse_rate(text)
 
 
-def test_sliding_window(spool):
+def test_window_counts_slices_and_errs_on_the_safe_side(spool):
     state = os.path.join(spool.base, "state")
     for second in range(3):
         hit(state, [("key.a", (3, 60))], now=1000.0 + second)
     with pytest.raises(RateLimited) as info:
         hit(state, [("key.a", (3, 60))], now=1030.0)
-    assert info.value.retry_after == 30 and info.value.headers == [("Retry-After", "30")]
-    hit(state, [("key.a", (3, 60))], now=1060.5)  # the first has left the window
+    # The 1000.0 request leaves the window at 1060.0; its one-second slice at 1061.0.
+    assert info.value.retry_after == 31 and info.value.headers == [("Retry-After", "31")]
+    with pytest.raises(RateLimited):
+        hit(state, [("key.a", (3, 60))], now=1060.5)
+    hit(state, [("key.a", (3, 60))], now=1061.0)
+    with open(os.path.join(state, "rate.key.a")) as stream:
+        assert stream.read().split() == ["1001", "1", "1002", "1", "1061", "1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(count=st.integers(1, 5), seconds=st.sampled_from([1, 10, 60, 3600]),
+       gaps=st.lists(st.floats(0, 30, allow_nan=False), min_size=1, max_size=40))
+def test_never_more_than_the_limit_in_any_window(count, seconds, gaps):
+    """Whatever the arrival times, no window of the limit's length holds more than count."""
+    import shutil
+    import tempfile
+    state = tempfile.mkdtemp(dir=FAST_TMP)
+    now, allowed = 1000.0, []
+    try:
+        for gap in gaps:
+            now += gap * seconds / 30
+            try:
+                hit(state, [("key.k", (count, seconds))], now=now)
+                allowed.append(now)
+            except RateLimited as exc:
+                assert exc.retry_after >= 1
+    finally:
+        shutil.rmtree(state)
+    for start in allowed:
+        assert sum(start <= t < start + seconds for t in allowed) <= count
+
+
+def test_state_files_stay_small(spool):
+    state = os.path.join(spool.base, "state")
+    for index in range(5000):
+        hit(state, [("key.big", (1000000, 60))], now=1000.0 + index * 0.1)
+    assert os.path.getsize(os.path.join(state, "rate.key.big")) < 61 * 16
 
 
 def test_a_refused_request_costs_no_slot_in_any_bucket(spool):
@@ -59,7 +95,7 @@ def test_429_through_the_app(app_factory, spool):
         app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH)
     response = app.get("/api/make_call.php?" + SEED_QUERY, headers=AUTH, status=429)
     assert response.json == {"status": "ERROR", "error": "Too many requests", "code": "rate_limited"}
-    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert 1 <= int(response.headers["Retry-After"]) <= 61
     app.get("/api/make_call.php?from=102&to=89998887766", headers=AUTH)  # another extension
     assert len(spool.calls()) == 3
 
