@@ -103,9 +103,11 @@ def cgi_servers(requests):
     return lines
 
 
-def wsgi_server(requests):
+def wsgi_server(requests, base_dir="/var/spool", daemon=None):
+    """``daemon``: replaces the shipped "processes=2 threads=4", to try other sizes."""
     settings_off = dict(BENCH_SETTINGS, fsync=False)
-    server = Apache("wsgi", mpm="prefork", settings=BENCH_SETTINGS, base_dir="/var/spool",
+    edit = (lambda text: text.replace("processes=2 threads=4", daemon)) if daemon else None
+    server = Apache("wsgi", mpm="prefork", settings=BENCH_SETTINGS, base_dir=base_dir, edit=edit,
                     extra_modules=[("php_module", PHP_MODULE)])
     static = os.path.join(server.base, "static")
     php = os.path.join(server.base, "php")
@@ -129,7 +131,7 @@ def wsgi_server(requests):
         % static,
         "Alias /php/make_call.php %s/make_call.php" % php,
         "<Directory %s>\n    Require all granted\n    SetHandler application/x-httpd-php\n</Directory>" % php,
-        "WSGIDaemonProcess nofsync%s processes=2 threads=4 python-path=%s" % (user, server.install),
+        "WSGIDaemonProcess nofsync%s %s python-path=%s" % (user, daemon or "processes=2 threads=4", server.install),
         "WSGIScriptAlias /nofsync/api/make_call.php %s" % wsgi,
         "<Location /nofsync/api/make_call.php>\n    WSGIProcessGroup nofsync\n    WSGIApplicationGroup %%{GLOBAL}\n"
         "    WSGIPassAuthorization On\n    SetEnv PBXCALL_CONFIG %s\n    Require all granted\n</Location>"

@@ -102,6 +102,16 @@ def makedirs(path: str, mode: int = 0o750) -> None:
             raise
 
 
+def open_state(path: str, flags: int, mode: int = 0o640) -> int:
+    """``posix.open`` of a file in pbxcall's state directory, creating the directories
+    (0750) on first use only: a stat per request saved on the hot path."""
+    try:
+        return posix.open(path, flags, mode)
+    except FileNotFoundError:
+        makedirs(dirname(path), 0o750)
+        return posix.open(path, flags, mode)
+
+
 def getenv(name: str) -> "Optional[str]":
     """``os.environ.get(name)``: the process environment, decoded as ``os`` does."""
     value = posix.environ.get(name.encode())
@@ -110,14 +120,14 @@ def getenv(name: str) -> "Optional[str]":
 
 # -- I/O -------------------------------------------------------------------------
 
-def read_all(fd: int) -> bytes:
-    """Everything from ``fd``'s position to the end."""
+def read_all(fd: int, size: int = 65536) -> bytes:
+    """Everything from ``fd``'s position to the end (one read for a small file)."""
     chunks = []  # type: List[bytes]
     while True:
-        chunk = posix.read(fd, 65536)
-        if not chunk:
-            return b"".join(chunks)
+        chunk = posix.read(fd, size)
         chunks.append(chunk)
+        if len(chunk) < size:  # a short read of a regular file is its end
+            return b"".join(chunks)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -149,12 +159,13 @@ def rewrite(fd: int, data: bytes, old_size: int) -> None:
         offset += posix.pwrite(fd, view[offset:], offset)
 
 
-def append(path: str, data: bytes) -> None:
+def append(path: str, data: bytes, create_dirs: bool = False) -> None:
     """Append ``data`` with one ``write`` on an ``O_APPEND`` descriptor.
 
     Lines from concurrent CGI processes never interleave or overwrite each other.
     """
-    fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o640)
+    flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
+    fd = open_state(path, flags) if create_dirs else posix.open(path, flags, 0o640)
     try:
         posix.write(fd, data)
     finally:

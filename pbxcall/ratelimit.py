@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     Bucket = Tuple[str, Rate]  # (file name, rate)
 
 from .errors import RateLimited, SpoolError
-from .fileio import join, makedirs, read_all, rewrite
+from .fileio import join, open_state, read_all, rewrite
 
 SLICES = 60  # a window is counted in this many slices
 
@@ -64,10 +64,9 @@ def hit(state_path: str, buckets: "Sequence[Bucket]", now: "Optional[float]" = N
     now = time.time() if now is None else now
     fds = []  # type: List[int]
     try:
-        makedirs(state_path, 0o750)
         for name, _ in sorted(buckets):
-            fd = posix.open(join(state_path, "rate." + name),
-                            posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o640)
+            fd = open_state(join(state_path, "rate." + name),
+                            posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC)
             fds.append(fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
         kept = []

@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Callable, List, Optional, Tuple
 
-from .fileio import append, dirname, join, makedirs, read_all, rewrite
+from .fileio import append, join, makedirs, open_state, read_all, rewrite
 
 INDEX_DIR = "index"
 CANCELLED_DIR = "cancelled"
@@ -34,9 +34,7 @@ def _shard(state_path: str, external_id: str) -> str:
 
 def index_add(state_path: str, external_id: str, filename: str) -> None:
     """Remember that ``filename`` is the newest call for ``external_id``."""
-    path = _shard(state_path, external_id)
-    makedirs(dirname(path), 0o750)
-    append(path, ("%s %s\n" % (filename, external_id)).encode("utf-8"))
+    append(_shard(state_path, external_id), ("%s %s\n" % (filename, external_id)).encode("utf-8"), create_dirs=True)
 
 
 def index_find(state_path: str, external_id: str) -> "List[str]":
@@ -111,8 +109,7 @@ class Dedupe:
             return self
         import fcntl
 
-        makedirs(dirname(self.path), 0o750)
-        self.fd = posix.open(self.path, posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o640)
+        self.fd = open_state(self.path, posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         now = time.time()
         data = read_all(self.fd)
