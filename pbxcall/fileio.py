@@ -120,7 +120,7 @@ def getenv(name: str) -> "Optional[str]":
 
 # -- I/O -------------------------------------------------------------------------
 
-def read_all(fd: int, size: int = 65536) -> bytes:
+def read_all(fd: int, size: int = 4096) -> bytes:
     """Everything from ``fd``'s position to the end (one read for a small file)."""
     chunks = []  # type: List[bytes]
     while True:

@@ -2,14 +2,13 @@
 
 :func:`dumps` gives byte for byte what ``json.dumps`` gives (ASCII, ``", "`` and
 ``": "``) for the flat objects pbxcall answers and audits with: str, int, bool and
-None values.  :func:`loads` is ``json.loads`` itself: it drives the C scanner of
-``_json`` that ``json.loads`` uses, without the module around it (which is only
-imported to raise the error for malformed input).
+None values.  :func:`loads` reads what ``json.loads`` reads, strictly (no NaN or
+Infinity), into the same values.
 """
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
-    from typing import Any, Dict
+    from typing import Any, Dict, List
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 
@@ -41,46 +40,162 @@ def _value(value: "Any") -> str:
 
 
 _WHITESPACE = " \t\n\r"
+_UNESCAPE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_DIGITS = "0123456789"
 
 
-def _no_constant(name: str) -> "Any":
-    raise ValueError("%s is not valid JSON" % name)
+class _Reader:
+    """Strict JSON (RFC 8259) by recursive descent; errors are ValueError with the offset."""
 
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
 
-class _Context:
-    """What ``_json.make_scanner`` reads off a JSONDecoder: strict, standard JSON."""
+    def fail(self, what: str) -> ValueError:
+        return ValueError("%s (char %d)" % (what, self.pos))
 
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = staticmethod(_no_constant)  # NaN and Infinity are not JSON
-    memo = None
+    def space(self) -> None:
+        text, pos = self.text, self.pos
+        while pos < len(text) and text[pos] in _WHITESPACE:
+            pos += 1
+        self.pos = pos
+
+    def value(self) -> "Any":
+        self.space()
+        char = self.text[self.pos:self.pos + 1]
+        if char == '"':
+            return self.string()
+        if char == "{":
+            return self.object()
+        if char == "[":
+            return self.array()
+        if char == "-" or (char and char in _DIGITS):
+            return self.number()
+        for word, value in (("true", True), ("false", False), ("null", None)):
+            if self.text.startswith(word, self.pos):
+                self.pos += len(word)
+                return value
+        raise self.fail("Expecting value")
+
+    def object(self) -> "Dict[str, Any]":
+        self.pos += 1
+        result = {}  # type: Dict[str, Any]
+        self.space()
+        if self.text[self.pos:self.pos + 1] == "}":
+            self.pos += 1
+            return result
+        while True:
+            self.space()
+            if self.text[self.pos:self.pos + 1] != '"':
+                raise self.fail("Expecting property name enclosed in double quotes")
+            name = self.string()
+            self.space()
+            if self.text[self.pos:self.pos + 1] != ":":
+                raise self.fail("Expecting ':' delimiter")
+            self.pos += 1
+            result[name] = self.value()
+            self.space()
+            char = self.text[self.pos:self.pos + 1]
+            self.pos += 1
+            if char == "}":
+                return result
+            if char != ",":
+                self.pos -= 1
+                raise self.fail("Expecting ',' delimiter")
+
+    def array(self) -> "List[Any]":
+        self.pos += 1
+        result = []  # type: List[Any]
+        self.space()
+        if self.text[self.pos:self.pos + 1] == "]":
+            self.pos += 1
+            return result
+        while True:
+            result.append(self.value())
+            self.space()
+            char = self.text[self.pos:self.pos + 1]
+            self.pos += 1
+            if char == "]":
+                return result
+            if char != ",":
+                self.pos -= 1
+                raise self.fail("Expecting ',' delimiter")
+
+    def string(self) -> str:
+        text = self.text
+        pos = self.pos + 1
+        chunks = []  # type: List[str]
+        while True:
+            end = pos
+            while end < len(text) and text[end] not in '"\\' and text[end] >= " ":
+                end += 1
+            chunks.append(text[pos:end])
+            if end >= len(text):
+                raise self.fail("Unterminated string")
+            char = text[end]
+            if char == '"':
+                self.pos = end + 1
+                return "".join(chunks)
+            if char != "\\":
+                self.pos = end
+                raise self.fail("Invalid control character")
+            escape = text[end + 1:end + 2]
+            if escape in _UNESCAPE:
+                chunks.append(_UNESCAPE[escape])
+                pos = end + 2
+                continue
+            if escape != "u":
+                self.pos = end
+                raise self.fail("Invalid \\escape")
+            code, pos = self.hex4(end + 2), end + 6
+            if 0xD800 <= code <= 0xDBFF and text[pos:pos + 2] == "\\u":
+                low = self.hex4(pos + 2)
+                if 0xDC00 <= low <= 0xDFFF:  # a surrogate pair is one character, as json makes it
+                    code, pos = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00), pos + 6
+            chunks.append(chr(code))
+
+    def hex4(self, start: int) -> int:
+        digits = self.text[start:start + 4]
+        if len(digits) != 4 or not all(char in "0123456789abcdefABCDEF" for char in digits):
+            self.pos = start
+            raise self.fail("Invalid \\uXXXX escape")
+        return int(digits, 16)
+
+    def number(self) -> "Any":
+        text, start = self.text, self.pos
+        pos = start + (text[start] == "-")
+        if text[pos:pos + 1] == "0":
+            pos += 1
+        elif text[pos:pos + 1] and text[pos] in "123456789":
+            while pos < len(text) and text[pos] in _DIGITS:
+                pos += 1
+        else:
+            raise self.fail("Expecting value")
+        integer = True
+        if text[pos:pos + 1] == "." and text[pos + 1:pos + 2] and text[pos + 1] in _DIGITS:
+            integer, pos = False, pos + 1
+            while pos < len(text) and text[pos] in _DIGITS:
+                pos += 1
+        if text[pos:pos + 1] in ("e", "E") and text[pos:pos + 1]:
+            after = pos + 1 + (text[pos + 1:pos + 2] in ("+", "-") and text[pos + 1:pos + 2] != "")
+            if text[after:after + 1] and text[after] in _DIGITS:
+                integer, pos = False, after
+                while pos < len(text) and text[pos] in _DIGITS:
+                    pos += 1
+        self.pos = pos
+        return int(text[start:pos]) if integer else float(text[start:pos])
 
 
 def loads(text: str) -> "Any":
-    """``json.loads(text)``; ValueError for anything that is not one JSON value."""
-    try:
-        from _json import make_scanner
-    except ImportError:  # pragma: no cover - an interpreter without the C accelerator
-        from json import loads as json_loads
+    """``json.loads(text)`` for strict JSON (no NaN or Infinity); ValueError otherwise.
 
-        return json_loads(text)
-    body = text.strip(_WHITESPACE)
-    try:
-        value, end = make_scanner(_Context())(body, 0)  # type: ignore[arg-type]
-    except StopIteration as exc:
-        raise ValueError("Expecting value (char %s)" % exc.value)
-    except ValueError:
-        raise
-    except Exception:
-        # Malformed input: the scanner raises json.decoder.JSONDecodeError, but only if
-        # json.decoder is loaded (else a SystemError, depending on the version).  This
-        # is the error path: let json say exactly what is wrong.
-        from json import loads as json_loads
-
-        return json_loads(text, parse_constant=_no_constant)
-    if end != len(body):
-        raise ValueError("Extra data: char %d" % end)
+    A small reader rather than ``json`` (which imports ``re``) or the ``_json``
+    accelerator (a shared library to map): the settings file is read by every CGI
+    request.  tests/test_app.py holds it to ``json.loads`` on generated input.
+    """
+    reader = _Reader(text)
+    value = reader.value()
+    reader.space()
+    if reader.pos != len(text):
+        raise reader.fail("Extra data")
     return value

@@ -332,8 +332,8 @@ def test_loads_is_json_loads(value):
     assert loads(" \n" + json.dumps(value, indent=2) + "\t") == value
 
 
-@settings(max_examples=500)
-@given(st.text(alphabet='{}[]":,0123456789.eE+-truefalsn \\u\t\n', max_size=20) | st.text(max_size=20))
+@settings(max_examples=3000)
+@given(st.text(alphabet='{}[]":,0123456789.eE+-truefalsn \\u\t\nd8A', max_size=24) | st.text(max_size=20))
 def test_loads_fails_where_strict_json_loads_fails(text):
     from pbxcall.jsonwire import loads
 
@@ -353,3 +353,20 @@ def test_loads_refuses_what_is_not_json(text):
     from pbxcall.jsonwire import loads
     with pytest.raises(ValueError):
         loads(text)
+
+
+@pytest.mark.parametrize("text", [
+    "-0", "0.5", "1e5", "1E+2", "2e-3", "1e400", "-1.5E-7", "123456789012345678901234567890", '"\\ud83d\\ude00"',
+    '"\\ud83d"', '"\\u00e9\\n\\t\\/\\\\\\""', '"\\uDC00\\uD800"', "  [ ]  ", '{"a": {"b": [1, 2, {}]}}',
+    '{"a": 1, "a": 2}', "01", "1.", ".5", "-", "--1", "1e", "1e+", '"\\x"', '"\\u12"', '"a\tb"', "[1,]",
+    '{"a":1,}', "[1 2]", '{"a" 1}', "{1: 2}", "tru", "nul", '"abc', "[", "{", "\ufeff1",
+])
+def test_loads_edge_cases_like_json(text):
+    from pbxcall.jsonwire import loads
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            loads(text)
+    else:
+        assert loads(text) == expected and type(loads(text)) is type(expected)
