@@ -13,11 +13,9 @@ start-up files.  Prints numbers; asserts nothing.
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 

@@ -109,7 +109,8 @@ def cgi_servers(requests, rounds):
         server = Apache("2.4", mpm=mpm, cgi_module=module, settings=BENCH_SETTINGS, base_dir="/var/spool")
         floor = os.path.join(server.base, "floor.cgi")
         write(floor, FLOOR_CGI, 0o755)
-        server.extra_conf = 'ScriptAlias /floor.cgi %s\n<Location /floor.cgi>\n    Require all granted\n</Location>' % floor
+        server.extra_conf = ("ScriptAlias /floor.cgi %s\n<Location /floor.cgi>\n    Require all granted\n</Location>"
+                             % floor)
         with open(server.conf, "w") as stream:
             stream.write(server.main_config(mpm, module))
         with server:

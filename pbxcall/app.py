@@ -1,21 +1,29 @@
 """The WSGI application: HTTP in, :mod:`pbxcall` functions, JSON out.
 
-Endpoint (any path whose last segment is the name, so it can be mounted anywhere)::
+Endpoints (any path whose last segment is the name, so they can be mounted anywhere)::
 
-    GET|POST /api/make_call.php   from, to, external_id   Authorization: Bearer KEY
+    GET|POST /api/make_call.php    from, to[, external_id][, at | delay]
+    GET|POST /api/call_status.php  filename | external_id
+    POST     /api/cancel_call.php  filename
+    all with  Authorization: Bearer KEY
 
 Fields come from the query string and, for POST, a form or JSON body.
-Order of checks: path (404), method (405), settings (500), key (401), fields
-(400); an unauthenticated caller learns nothing about validation.
+Order of checks: path (404), method (405), settings (500), allowed_ips (403),
+key (401), fields (400), rules (403), duplicate (200 again), rate limit (429);
+an unauthenticated caller learns nothing about validation.
 
-200 ``{"status": "OK", "from", "to", "external_id", "filename", "file"}`` — ``to``
+make_call 200 ``{"status": "OK", "from", "to", "external_id", "filename", "file"}``
+(+ ``scheduled_at`` when scheduled, + ``"duplicate": true`` for a repeat) — ``to``
 normalised, ``external_id`` null when absent, ``filename`` and ``file`` both the
 call file's basename (``file`` is what the old PHP returned).
+call_status / cancel_call 200 ``{"status": "OK", "filename", "from", "to",
+"external_id", "state", "attempts", "scheduled_at", "updated_at"}``.
 
 Errors ``{"status": "ERROR", "error": text, "code": code}``:
-400 invalid_from / invalid_to / invalid_external_id / bad_request,
-401 unauthorized (+ WWW-Authenticate), 404 not_found, 405 method_not_allowed
-(+ Allow), 500 config_error / spool_error / internal_error.
+400 invalid_from / invalid_to / invalid_external_id / invalid_schedule / bad_request,
+401 unauthorized (+ WWW-Authenticate), 403 forbidden, 404 not_found / unknown_call,
+405 method_not_allowed (+ Allow), 409 already_started / already_finished,
+429 rate_limited (+ Retry-After), 500 config_error / spool_error / internal_error.
 
 Every response is JSON with ``Cache-Control: no-store``; a traceback goes to the
 log, never to the client.  Every side effect (the rename, the log line) happens
@@ -80,11 +88,11 @@ class App:
     def __init__(self, settings: "Optional[Settings]" = None, log_stream: "Optional[TextIO]" = None) -> None:
         self.settings = settings
         self.log_stream = log_stream
-        self._cache = None  # type: Optional[Tuple[Tuple[Any, ...], Settings]]
+        self._cache: "Optional[Tuple[Tuple[Any, ...], Settings]]" = None
 
     def __call__(self, environ: "Dict[str, Any]", start_response: "StartResponse") -> "Iterable[bytes]":
         log = Log(self.log_stream or environ.get("wsgi.errors") or sys.stderr)
-        record = {"client": environ.get("REMOTE_ADDR"), "key": None}  # type: Dict[str, Any]
+        record: "Dict[str, Any]" = {"client": environ.get("REMOTE_ADDR"), "key": None}
         detail = None
         try:
             status, payload, headers = self.handle(environ, log, record)
@@ -115,7 +123,7 @@ class App:
         path = find_path(environ)
         try:
             st = posix.stat(path)
-            stamp = (path, st.st_ino, st.st_size, st.st_mtime_ns)  # type: Tuple[Any, ...]
+            stamp: "Tuple[Any, ...]" = (path, st.st_ino, st.st_size, st.st_mtime_ns)
         except OSError:
             stamp = ()
         if self._cache is not None and stamp and self._cache[0] == stamp:
@@ -156,7 +164,9 @@ def check_rules(settings: Settings, key: ApiKey, from_: str, to: str) -> None:
             policy.check(from_, to, owner)
 
 
-def make_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]") -> "Reply":
+def make_call(
+    settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]"
+) -> "Reply":
     from_ = numbers.check_from(fields.get("from", ""), settings.from_pattern)
     to = numbers.check_to(fields.get("to", ""), settings.to_pattern)
     external_id = numbers.check_external_id(fields.get("external_id"))
@@ -199,9 +209,11 @@ def make_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log
     return 200, _made(call, filename, scheduled), []
 
 
-def _made(call: "callfile.Call", filename: str, scheduled: "Optional[float]", duplicate: bool = False) -> "Dict[str, Any]":
-    payload = {"status": "OK", "from": call.from_, "to": call.to, "external_id": call.external_id,
-               "filename": filename, "file": filename}  # type: Dict[str, Any]
+def _made(
+    call: "callfile.Call", filename: str, scheduled: "Optional[float]", duplicate: bool = False
+) -> "Dict[str, Any]":
+    payload: "Dict[str, Any]" = {"status": "OK", "from": call.from_, "to": call.to, "external_id": call.external_id,
+               "filename": filename, "file": filename}
     if scheduled is not None:
         from .schedule import iso_utc
 
@@ -276,11 +288,15 @@ def _status(found: "Found", now: float) -> "Dict[str, Any]":
             "updated_at": iso_utc(st.st_ctime)}
 
 
-def call_status(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]") -> "Reply":
+def call_status(
+    settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]"
+) -> "Reply":
     return 200, _status(find_call(settings, key, fields, record), time.time()), []
 
 
-def cancel_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]") -> "Reply":
+def cancel_call(
+    settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]"
+) -> "Reply":
     from . import callstate, spool, statedir
 
     if not fields.get("filename"):

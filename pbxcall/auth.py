@@ -7,12 +7,12 @@ without the ``hashlib`` import ``hmac`` brings (a CGI process pays for every
 import); ``hmac.compare_digest`` is the fallback on interpreters without it.
 """
 
+from .errors import Unauthorized
+from .settings import ApiKey
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Mapping, Optional, Sequence
-
-from .errors import Unauthorized
-from .settings import ApiKey
 
 try:
     from _operator import _compare_digest as compare_digest

@@ -22,11 +22,11 @@ there is no escaping.  ``Set:`` values are not trimmed, so no spaces around ``=`
 settings and patterns let through.
 """
 
+from .errors import BadRequest
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Optional
-
-from .errors import BadRequest
 
 PLACEHOLDERS = ("{from}", "{to}", "{external_id}")
 MAX_LINE = 1023  # bytes before the newline; pbx_spool.c drops longer lines

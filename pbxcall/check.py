@@ -93,7 +93,7 @@ def _access(paths: Dict[str, int]) -> Callable[[], Dict[str, bool]]:
 
 def check(path: Optional[str] = None, user: Optional[str] = None) -> List[Finding]:
     """Every finding for the settings at ``path`` (default: where the CGI looks), as ``user``."""
-    findings = []  # type: List[Finding]
+    findings: "List[Finding]" = []
 
     def problem(text: str) -> None:
         findings.append(("problem", text))
@@ -131,7 +131,7 @@ def check(path: Optional[str] = None, user: Optional[str] = None) -> List[Findin
 
 
 def _directories(settings: Settings, user: Optional[str]) -> List[Finding]:
-    findings = []  # type: List[Finding]
+    findings: "List[Finding]" = []
     writable = {"outgoing_path": settings.outgoing_path, "outgoing_temp_path": settings.outgoing_temp_path}
     state_parent = settings.state_path if os.path.isdir(settings.state_path) else os.path.dirname(
         settings.state_path)

@@ -189,7 +189,7 @@ def call(args: argparse.Namespace) -> int:
                                               ("delay", args.delay), ("external_id", args.external_id))
               if value is not None}
     log = Log(sys.stderr, settings.log_file, settings.audit_log)
-    record = {"client": "cli", "key": keys[0].name}  # type: dict
+    record: "dict" = {"client": "cli", "key": keys[0].name}
     record.update((name, fields.get(name)) for name in ("from", "to", "external_id"))
     detail = None
     try:

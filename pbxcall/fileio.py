@@ -18,7 +18,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import List, Optional
 
-
 # -- paths (os.path's behaviour, POSIX only) -------------------------------------
 
 def join(path: str, *parts: str) -> str:
@@ -47,7 +46,7 @@ def normpath(path: str) -> str:
         return "."
     initial = len(path) - len(path.lstrip("/"))
     initial = 2 if initial == 2 else min(initial, 1)  # POSIX keeps exactly two leading slashes
-    parts = []  # type: List[str]
+    parts: "List[str]" = []
     for part in path.split("/"):
         if part in ("", "."):
             continue
@@ -122,7 +121,7 @@ def getenv(name: str) -> "Optional[str]":
 
 def read_all(fd: int, size: int = 4096) -> bytes:
     """Everything from ``fd``'s position to the end (one read for a small file)."""
-    chunks = []  # type: List[bytes]
+    chunks: "List[bytes]" = []
     while True:
         chunk = posix.read(fd, size)
         chunks.append(chunk)

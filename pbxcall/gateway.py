@@ -26,8 +26,8 @@ FAILURE = (b"Status: 500 Internal Server Error\r\nContent-Type: application/json
 def cgi_environ() -> "Dict[str, Any]":
     """The WSGI environ of this CGI request: the process environment as "bytes as
     latin-1" strings (PEP 3333), stdin as the body, stderr as the error stream."""
-    environ = {key.decode("latin-1"): value.decode("latin-1")
-               for key, value in posix.environ.items()}  # type: Dict[str, Any]
+    environ: "Dict[str, Any]" = {key.decode("latin-1"): value.decode("latin-1")
+               for key, value in posix.environ.items()}
     environ.update({
         "wsgi.input": sys.stdin.buffer,
         "wsgi.errors": sys.stderr,
@@ -42,7 +42,7 @@ def cgi_environ() -> "Dict[str, Any]":
 
 def run(app: "WSGIApp", environ: "Optional[Dict[str, Any]]" = None, out_fd: int = 1) -> None:
     """Serve the request with ``app`` and write the CGI response to ``out_fd``."""
-    started = []  # type: List[Tuple[str, List[Tuple[str, str]]]]
+    started: "List[Tuple[str, List[Tuple[str, str]]]]" = []
 
     def start_response(status: str, headers: "List[Tuple[str, str]]", exc_info: "Any" = None) -> "Any":
         started.append((status, headers))

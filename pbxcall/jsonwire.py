@@ -79,7 +79,7 @@ class _Reader:
 
     def object(self) -> "Dict[str, Any]":
         self.pos += 1
-        result = {}  # type: Dict[str, Any]
+        result: "Dict[str, Any]" = {}
         self.space()
         if self.text[self.pos:self.pos + 1] == "}":
             self.pos += 1
@@ -105,7 +105,7 @@ class _Reader:
 
     def array(self) -> "List[Any]":
         self.pos += 1
-        result = []  # type: List[Any]
+        result: "List[Any]" = []
         self.space()
         if self.text[self.pos:self.pos + 1] == "]":
             self.pos += 1
@@ -124,7 +124,7 @@ class _Reader:
     def string(self) -> str:
         text = self.text
         pos = self.pos + 1
-        chunks = []  # type: List[str]
+        chunks: "List[str]" = []
         while True:
             end = pos
             while end < len(text) and text[end] not in '"\\' and text[end] >= " ":

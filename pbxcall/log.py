@@ -8,12 +8,12 @@ under the key's *name*.
 
 import time
 
+from .fileio import append
+from .jsonwire import dumps
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Any, Dict, Mapping, Optional, TextIO
-
-from .fileio import append
-from .jsonwire import dumps
 
 PREFIX = "pbxcall:"
 MAX_VALUE = 80  # characters kept of a client-supplied value
@@ -55,7 +55,7 @@ class Log:
             self.audit(fields, detail)
 
     def audit(self, fields: "Mapping[str, Any]", detail: "Optional[str]") -> None:
-        record = {"time": _now()}  # type: Dict[str, Any]
+        record: "Dict[str, Any]" = {"time": _now()}
         for name in AUDIT_FIELDS:
             value = fields.get(name)
             record[name] = value if value is None or isinstance(value, int) else str(value)[:MAX_VALUE]

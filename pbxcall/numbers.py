@@ -10,11 +10,11 @@ The default patterns are checked with plain string operations, so a CGI request
 that keeps the defaults never imports ``re`` (see bench/README.md).
 """
 
+from .errors import InvalidExternalId, InvalidFrom, InvalidTo
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Callable, Optional
-
-from .errors import InvalidExternalId, InvalidFrom, InvalidTo
 
 DEFAULT_FROM_PATTERN = "^[0-9]{2,8}$"
 DEFAULT_TO_PATTERN = r"^\+?[0-9]{3,15}$"
@@ -58,7 +58,7 @@ class Pattern:
         self.source = source
         builtin = _BUILTIN.get(source)
         if builtin is not None:
-            self._match = builtin  # type: Callable[[str], bool]
+            self._match: "Callable[[str], bool]" = builtin
         else:
             import re
 

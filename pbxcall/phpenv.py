@@ -134,7 +134,7 @@ class _Reader:
         raise self.error("only literal values are read, not %r" % (name or char))
 
     def array(self, closing: str) -> "PhpValue":
-        items = []  # type: List[Tuple[Any, PhpValue]]
+        items: "List[Tuple[Any, PhpValue]]" = []
         next_index = 0
         while True:
             self.skip_space()
@@ -172,7 +172,7 @@ class _Reader:
         """A '...' or "..." string; variables inside "..." are refused, not expanded."""
         quote = self.text[self.pos]
         self.pos += 1
-        out = []  # type: List[str]
+        out: "List[str]" = []
         text = self.text
         while True:
             if self.pos >= len(text):

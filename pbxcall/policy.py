@@ -14,12 +14,12 @@ A request passes when ``from`` matches ``allowed_from`` (if given), ``to`` match
 policy and the key's own policy must both pass.
 """
 
+from .errors import Forbidden
+from .numbers import Pattern
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import List, Optional, Sequence
-
-from .errors import Forbidden
-from .numbers import Pattern
 
 _CLASSES = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]", ".": ".+", "!": ".*"}
 
@@ -60,8 +60,8 @@ class Rule:
             raise ValueError("a rule is a non-empty string")
         self.source = source
         self._prefix = prefix
-        self._literal = None  # type: Optional[str]
-        self._pattern = None  # type: Optional[Pattern]
+        self._literal: "Optional[str]" = None
+        self._pattern: "Optional[Pattern]" = None
         if source.startswith("_") and len(source) > 1:
             self._pattern = Pattern(asterisk_to_regex(source))
         elif source.startswith("^"):

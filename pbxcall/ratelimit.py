@@ -17,20 +17,20 @@ than the limit through, and a refused request costs no slot.
 import posix
 import time
 
+from .errors import RateLimited, SpoolError
+from .fileio import join, open_state, read_all, rewrite
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Dict, List, Optional, Sequence, Tuple
     Rate = Tuple[int, int]  # (requests, seconds)
     Bucket = Tuple[str, Rate]  # (file name, rate)
 
-from .errors import RateLimited, SpoolError
-from .fileio import join, open_state, read_all, rewrite
-
 SLICES = 60  # a window is counted in this many slices
 
 
 def _slices(data: bytes) -> "Dict[int, int]":
-    counts = {}  # type: Dict[int, int]
+    counts: "Dict[int, int]" = {}
     for line in data.split(b"\n"):
         parts = line.split()
         if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
@@ -62,7 +62,7 @@ def hit(state_path: str, buckets: "Sequence[Bucket]", now: "Optional[float]" = N
     import fcntl
 
     now = time.time() if now is None else now
-    fds = []  # type: List[int]
+    fds: "List[int]" = []
     try:
         for name, _ in sorted(buckets):
             fd = open_state(join(state_path, "rate." + name),

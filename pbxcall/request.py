@@ -9,11 +9,11 @@ lenient about exactly these cases (it replaces bad UTF-8) and costs a CGI
 process an import of ``re``.
 """
 
+from .errors import BadRequest
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Any, Dict, Iterable, Mapping, Tuple
-
-from .errors import BadRequest
 
 MAX_BODY = 64 * 1024  # bytes; a click-to-call request is a few hundred
 #: the fields whose values pbxcall uses; others are ignored, never logged
@@ -101,7 +101,7 @@ def read_fields(environ: "Mapping[str, Any]") -> "Dict[str, str]":
         query = environ.get("QUERY_STRING", "").encode("latin-1")
     except UnicodeEncodeError:
         raise BadRequest("Request is not valid UTF-8")
-    fields = {}  # type: Dict[str, str]
+    fields: "Dict[str, str]" = {}
     pairs = list(parse_form(query))
     if environ.get("REQUEST_METHOD") == "POST":
         pairs.extend(read_body(environ))

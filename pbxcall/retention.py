@@ -10,13 +10,13 @@ Anything pbxcall did not create is never touched.  Run opportunistically (at mos
 once an hour, after a call is queued) and by ``python3 -m pbxcall prune`` for cron.
 """
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
-    from typing import Dict
-
 from . import spool, statedir
 from .fileio import exists, join
 from .settings import Settings, fallback_staging
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
+    from typing import Dict
 
 STAGING_MAX_AGE = 3600  # seconds; a call file is written and renamed in milliseconds
 

@@ -5,11 +5,11 @@ the call file's mtime; :mod:`pbxcall.spool` sets it before the rename.  ``dateti
 is not used: Python 3.6 has no ``fromisoformat``, and a CGI process pays for imports.
 """
 
+from .errors import InvalidSchedule
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Optional
-
-from .errors import InvalidSchedule
 
 #: an ``at`` this far in the past still counts as "now" (clocks of CRM and PBX differ)
 SKEW_SECONDS = 60

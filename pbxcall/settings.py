@@ -11,16 +11,16 @@ build one, the app receives it.  A missing or unusable file raises
 refuses to serve rather than guess.
 """
 
+from .errors import ConfigError, ConfigNotFound
+from .fileio import abspath, dirname, exists, getenv, join, same_place
+from .numbers import DEFAULT_FROM_PATTERN, DEFAULT_TO_PATTERN, Pattern
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
     from .policy import AddressList, Policy
     from .ratelimit import Rate
-
-from .errors import ConfigError, ConfigNotFound
-from .fileio import abspath, dirname, exists, getenv, join, same_place
-from .numbers import DEFAULT_FROM_PATTERN, DEFAULT_TO_PATTERN, Pattern
 
 SYSTEM_PATH = "/etc/pbxcall/api.env.json"
 PACKAGE_PATH = join(dirname(dirname(abspath(__file__))), ".api.env.json")
@@ -64,7 +64,7 @@ class _Field:
 
 
 #: every setting besides the keys; ``None`` defaults are derived in ``__init__``
-FIELDS = {
+FIELDS: "Dict[str, _Field]" = {
     "outgoing_path": _Field(str, "/var/spool/asterisk/outgoing"),
     "outgoing_temp_path": _Field(str, None),  # default: <spool>/tmp beside outgoing
     "outgoing_context": _Field(str, "from-internal"),
@@ -90,7 +90,7 @@ FIELDS = {
     "retention_days": _Field(int, 30, 1, 3650),
     "dedupe_seconds": _Field(int, 10, 0, 3600),
     "max_schedule_days": _Field(int, 7, 1, 365),
-}  # type: Dict[str, _Field]
+}
 RATE_FIELDS = ("per_key", "per_from")
 KEY_FIELDS = ("api_key", "api_keys")
 #: rule lists, global and in each api_keys entry (pbxcall.policy)
@@ -135,7 +135,7 @@ class Settings:
         self.keys = tuple(keys)
         self.source = source
         #: problems worth a log line that do not stop pbxcall (unknown keys)
-        self.warnings = []  # type: List[str]
+        self.warnings: "List[str]" = []
         unknown = set(values) - set(FIELDS)
         if unknown:
             raise TypeError("unknown settings: %s" % ", ".join(sorted(unknown)))
@@ -161,7 +161,7 @@ class Settings:
         """Validate a parsed settings object; :class:`ConfigError` says what is wrong."""
         if not isinstance(data, dict):
             raise _invalid(source, "the top level must be an object of settings")
-        values = {}  # type: Dict[str, Any]
+        values: "Dict[str, Any]" = {}
         warnings = []
         for name, value in data.items():
             if name in KEY_FIELDS:
@@ -323,7 +323,7 @@ def _policy(source: str, prefix: str, data: "Mapping[str, Any]") -> "Optional[Po
 
 
 def _read_keys(source: str, data: "Mapping[str, Any]", warnings: "List[str]") -> "List[ApiKey]":
-    entries = []  # type: List[Any]
+    entries: "List[Any]" = []
     if data.get("api_key") is not None:
         entries.append(("api_key", {"name": "default", "key": data["api_key"]}))
     api_keys = data.get("api_keys")
@@ -333,7 +333,7 @@ def _read_keys(source: str, data: "Mapping[str, Any]", warnings: "List[str]") ->
         entries.extend(("api_keys[%d]" % index, entry) for index, entry in enumerate(api_keys))
     if not entries:
         raise _invalid(source, "no api_key: set api_key or api_keys")
-    keys = []  # type: List[ApiKey]
+    keys: "List[ApiKey]" = []
     for where, entry in entries:
         if not isinstance(entry, dict):
             raise _invalid(source, "%s must be an object with name and key" % where)

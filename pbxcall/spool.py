@@ -16,13 +16,13 @@ This is the only module that touches the spool.
 import errno
 import posix
 
+from .errors import SpoolError
+from .fileio import abspath, dirname, join, makedirs, read_all, same_place, write_all
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Callable, List, Optional, Tuple
     Warn = Callable[[str], None]
-
-from .errors import SpoolError
-from .fileio import abspath, dirname, join, makedirs, read_all, same_place, write_all
 
 FILE_MODE = 0o644
 

@@ -15,11 +15,11 @@
 import posix
 import time
 
+from .fileio import append, join, makedirs, open_state, read_all, rewrite
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Callable, List, Optional, Tuple
-
-from .fileio import append, join, makedirs, open_state, read_all, rewrite
 
 INDEX_DIR = "index"
 CANCELLED_DIR = "cancelled"
@@ -102,7 +102,7 @@ class Dedupe:
         self.window = window
         self.fd = -1
         self.size = 0
-        self.entries = []  # type: List[Tuple[float, str, str, str, str]]
+        self.entries: "List[Tuple[float, str, str, str, str]]" = []
 
     def __enter__(self) -> "Dedupe":
         if self.window <= 0:

@@ -14,10 +14,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from helpers import keep  # noqa: E402
-
 from pbxcall.app import make_app  # noqa: E402
 from pbxcall.settings import Settings  # noqa: E402
+
+from helpers import keep  # noqa: E402
 
 SEED_KEY = "my-secret-key-123"
 SEED_QUERY = "from=101&to=89998887766&external_id=crm-2345"

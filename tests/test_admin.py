@@ -8,8 +8,9 @@ import tempfile
 
 import pytest
 
-from helpers import FIXTURES, fixture
 from pbxcall import cli
+
+from helpers import FIXTURES, fixture
 
 
 def run(capsys, *argv):

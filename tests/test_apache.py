@@ -14,10 +14,11 @@ import threading
 
 import pytest
 
-import apache as apache_mod
-from apache import KEY, Apache
 from pbxcall.app import make_app
 from pbxcall.settings import Settings
+
+import apache as apache_mod
+from apache import KEY, Apache
 
 SEED = "/api/make_call.php?from=101&to=89998887766&external_id=crm-2345"
 
@@ -200,6 +201,7 @@ def test_readme_install_steps_with_apache_config():
     def installed_config(server):
         import shutil
         import subprocess
+
         from helpers import ROOT, SYSTEM_PYTHON
 
         with open(os.path.join(ROOT, ".api.env.example.json")) as stream:

@@ -5,13 +5,15 @@ import os
 import urllib.parse
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from webtest import TestApp
+
+from pbxcall.app import make_app
+from pbxcall.jsonwire import dumps
 
 from conftest import AUTH, SEED_KEY, SEED_QUERY
 from helpers import fixture
-from pbxcall.app import make_app
-from pbxcall.jsonwire import dumps
 
 SEED_JSON = ('{"status": "OK", "from": "101", "to": "89998887766", "external_id": "crm-2345", '
              '"filename": "%s", "file": "%s"}')

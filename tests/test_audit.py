@@ -64,7 +64,8 @@ def fail2ban_regex():
 
 
 def matched(fail2ban_regex, log_path):
-    out = subprocess.run([fail2ban_regex, "--print-all-matched", log_path, FILTER], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    out = subprocess.run([fail2ban_regex, "--print-all-matched", log_path, FILTER],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          universal_newlines=True).stdout
     found = re.search(r"Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed", out)
     assert found, out

@@ -2,9 +2,10 @@
 
 import pytest
 
-from helpers import fixture, spool_lines
 from pbxcall.callfile import Call, line_problem, render, template_problem
 from pbxcall.errors import BadRequest
+
+from helpers import fixture, spool_lines
 
 SEED = Call("101", "89998887766", "crm-2345")
 

@@ -10,8 +10,9 @@ import urllib.request
 
 import pytest
 
-from helpers import ROOT, fixture
 from pbxcall import cli
+
+from helpers import ROOT, fixture
 
 
 def test_serve_demo_prints_a_curl_line_that_places_a_call(tmp_path):

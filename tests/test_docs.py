@@ -6,11 +6,12 @@ import re
 
 import pytest
 
-from helpers import ROOT
 from pbxcall import errors
 from pbxcall.app import ENDPOINTS, INTERNAL_ERROR
 from pbxcall.cli import build_parser
 from pbxcall.settings import FIELDS, KEY_FIELDS
+
+from helpers import ROOT
 
 READMES = ["README.md", "README.ru.md"]
 

@@ -20,8 +20,17 @@ import time
 import pytest
 
 from conftest import SEED_QUERY, Spool
-from helpers import (CGI_SCRIPT, SYSTEM_PYTHON, as_nobody, cgi_environ, fixture, parse_cgi_output, run_cgi,
-                     run_cgi_many, spool_lines)
+from helpers import (
+    CGI_SCRIPT,
+    SYSTEM_PYTHON,
+    as_nobody,
+    cgi_environ,
+    fixture,
+    parse_cgi_output,
+    run_cgi,
+    run_cgi_many,
+    spool_lines,
+)
 
 
 def code_of(result):

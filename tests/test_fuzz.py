@@ -13,12 +13,14 @@ import tempfile
 import urllib.parse
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from pbxcall.app import make_app
+from pbxcall.settings import Settings
 
 from conftest import FAST_TMP, SEED_KEY, Spool
 from helpers import TEMPLATE_KEYWORDS, spool_lines
-from pbxcall.app import make_app
-from pbxcall.settings import Settings
 
 EXAMPLES = int(os.environ.get("PBXCALL_FUZZ_REQUESTS", "10000"))
 latin1 = st.binary(max_size=300).map(lambda raw: raw.decode("latin-1"))

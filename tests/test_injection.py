@@ -12,14 +12,16 @@ import tempfile
 import urllib.parse
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from webtest import TestApp
 
-from conftest import AUTH, FAST_TMP, Spool
-from helpers import spool_lines
 from pbxcall.app import make_app
 from pbxcall.numbers import normalise_to
 from pbxcall.settings import Settings
+
+from conftest import AUTH, FAST_TMP, Spool
+from helpers import spool_lines
 
 EXAMPLES = int(os.environ.get("PBXCALL_FUZZ_EXAMPLES", "2500"))
 NASTY = ["\r", "\n", "\r\n", ";", "#", " #", "\x00", "=", " ", "\t", "..", "/", "@", "Application: System",

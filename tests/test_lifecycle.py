@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from conftest import AUTH
-from helpers import (Inotify, asterisk_attempt, asterisk_finish, cgi_environ, fixture, run_cgi_many)
 from pbxcall import statedir
+
+from conftest import AUTH
+from helpers import Inotify, asterisk_attempt, asterisk_finish, cgi_environ, fixture, run_cgi_many
 
 CALL = "/api/make_call.php?from=101&to=89998887766&external_id=crm-2345"
 STATUS_KEYS = ["status", "filename", "from", "to", "external_id", "state", "attempts", "scheduled_at",
@@ -222,7 +223,8 @@ def test_retention_removes_only_pbxcall_files_past_the_limit(app, spool, write_c
     os.makedirs(cancelled)
     files = {
         (done, "call-00000000000000aa"): (31, False), (done, "call-00000000000000bb"): (29, True),
-        (done, "call-aa"): (99, True), (done, "wakeup-101.call"): (99, True), (done, "call-00000000000000AA"): (99, True),
+        (done, "call-aa"): (99, True), (done, "wakeup-101.call"): (99, True),
+        (done, "call-00000000000000AA"): (99, True),
         (cancelled, "call-00000000000000cc"): (31, False), (spool.tmp, "call-00000000000000dd"): (0.05, False),
         (spool.tmp, "call-00000000000000ee"): (0.01, True), (spool.tmp, "other"): (9, True),
         (spool.outgoing, "call-00000000000000ff"): (99, True),  # a queued call is never retention's business

@@ -3,11 +3,21 @@
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pbxcall.errors import InvalidExternalId, InvalidFrom, InvalidTo
-from pbxcall.numbers import (DEFAULT_FROM, DEFAULT_FROM_PATTERN, DEFAULT_TO, DEFAULT_TO_PATTERN,
-                             Pattern, check_external_id, check_from, check_to, normalise_to)
+from pbxcall.numbers import (
+    DEFAULT_FROM,
+    DEFAULT_FROM_PATTERN,
+    DEFAULT_TO,
+    DEFAULT_TO_PATTERN,
+    Pattern,
+    check_external_id,
+    check_from,
+    check_to,
+    normalise_to,
+)
 
 
 @pytest.mark.parametrize("value", ["10", "101", "30", "12345", "99999999", "00"])

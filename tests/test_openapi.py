@@ -9,11 +9,13 @@ import sys
 
 import pytest
 import yaml
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from helpers import ROOT
 from pbxcall import errors, numbers, spool
 from pbxcall.app import ENDPOINTS, INTERNAL_ERROR
+
+from helpers import ROOT
 
 SPEC_PATH = os.path.join(ROOT, "docs", "openapi.yaml")
 KEY = "schemathesis-key-0123"

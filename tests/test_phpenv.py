@@ -2,8 +2,9 @@
 
 import pytest
 
-from helpers import fixture
 from pbxcall.phpenv import PhpSyntaxError, loads
+
+from helpers import fixture
 
 
 def test_real_looking_file_with_comments():

@@ -4,10 +4,11 @@ import subprocess
 
 import pytest
 
-from conftest import AUTH, SEED_QUERY
-from helpers import ROOT, SYSTEM_PYTHON
 from pbxcall.errors import Forbidden
 from pbxcall.policy import AddressList, Policy, Rule, asterisk_to_regex
+
+from conftest import AUTH, SEED_QUERY
+from helpers import ROOT, SYSTEM_PYTHON
 
 
 @pytest.mark.parametrize("pattern, regex", [
@@ -112,7 +113,8 @@ def test_allowed_ips_refuses_before_the_key_is_looked_at(app_factory, spool):
 def test_invalid_rules_are_config_errors(settings_factory):
     from pbxcall.errors import ConfigError
     for overrides in [{"denied_to": "00"}, {"allowed_ips": ["300.1.1.1"]},
-                      {"api_key": Ellipsis, "api_keys": [{"name": "a", "key": "k1-aaaaaaaa", "allowed_from": ["_1["]}]}]:
+                      {"api_key": Ellipsis,
+                       "api_keys": [{"name": "a", "key": "k1-aaaaaaaa", "allowed_from": ["_1["]}]}]:
         with pytest.raises(ConfigError) as info:
             settings_factory(**overrides)
         assert "allowed" in info.value.detail or "denied_to" in info.value.detail

@@ -4,14 +4,15 @@ import json
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pbxcall.errors import RateLimited
+from pbxcall.ratelimit import hit
+from pbxcall.settings import Settings, parse_rate
 
 from conftest import AUTH, FAST_TMP, SEED_QUERY
 from helpers import as_nobody, cgi_environ, run_cgi_many
-from pbxcall.errors import RateLimited
-from pbxcall.ratelimit import hit
-from pbxcall.settings import parse_rate
-from pbxcall.settings import Settings
 
 
 @pytest.mark.parametrize("text, rate", [("30/minute", (30, 60)), ("6/minutes", (6, 60)), ("1/second", (1, 1)),

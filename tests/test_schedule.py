@@ -3,7 +3,8 @@
 import datetime
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pbxcall.errors import InvalidSchedule
 from pbxcall.schedule import iso_utc, parse_iso, when

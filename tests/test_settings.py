@@ -7,10 +7,11 @@ import subprocess
 
 import pytest
 
-from helpers import FIXTURES, ROOT, SYSTEM_PYTHON, as_nobody
 from pbxcall import settings as settings_module
 from pbxcall.errors import ConfigError, ConfigNotFound
 from pbxcall.settings import Settings, find_path
+
+from helpers import FIXTURES, ROOT, SYSTEM_PYTHON, as_nobody
 
 MINIMAL = {"api_key": "k-123456789"}
 

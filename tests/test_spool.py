@@ -16,10 +16,11 @@ import time
 
 import pytest
 
-from helpers import ROOT, SYSTEM_PYTHON, Inotify, as_nobody
 from pbxcall import spool as spool_module
 from pbxcall.errors import SpoolError
 from pbxcall.spool import new_filename, queue
+
+from helpers import ROOT, SYSTEM_PYTHON, Inotify, as_nobody
 
 DATA = b"Channel: Local/101@from-internal\nExtension: 89998887766\n"
 

@@ -62,3 +62,9 @@ def test_no_forbidden_constructs():
             assert not (isinstance(node, ast.ImportFrom) and node.module == "__future__"), path
             assert type(node).__name__ != "NamedExpr", path  # walrus
     assert not glob.glob(os.path.join(ROOT, "pbxcall", "cgi.py"))
+
+
+def test_ruff():
+    """pyflakes, pycodestyle and import order over the package, the tests and the bench."""
+    proc = run(os.path.join(BIN, "ruff"), "check", "pbxcall", "tests", "bench", os.path.join("cgi-bin", "pbxcall"))
+    assert proc.returncode == 0, proc.stdout
