@@ -143,4 +143,4 @@ def test_a_request_imports_neither_os_nor_re_nor_typing(spool, write_config):
                           stderr=subprocess.PIPE, check=True)
     assert proc.stdout.startswith(b"Status: 200 OK\r\n")
     modules = set(proc.stderr.decode().split("MODULES ")[1].split())
-    assert not modules & {"os", "re", "typing", "json", "wsgiref", "hashlib", "ipaddress", "datetime"}
+    assert not modules & {"os", "re", "typing", "json", "_json", "wsgiref", "hashlib", "ipaddress", "datetime", "enum"}
