@@ -77,12 +77,27 @@ class _Reader:
                 return value
         raise self.fail("Expecting value")
 
-    def object(self) -> "Dict[str, Any]":
-        self.pos += 1
-        result: "Dict[str, Any]" = {}
+    def closes(self, closing: str) -> bool:
+        """Past ``closing`` (True) or past the ',' before another item (False)."""
         self.space()
-        if self.text[self.pos:self.pos + 1] == "}":
+        char = self.text[self.pos:self.pos + 1]
+        if char == closing or char == ",":
             self.pos += 1
+            return char == closing
+        raise self.fail("Expecting ',' delimiter")
+
+    def opens_empty(self, closing: str) -> bool:
+        """Step over the opening bracket; True (and past ``closing``) for an empty one."""
+        self.pos += 1
+        self.space()
+        if self.text[self.pos:self.pos + 1] == closing:
+            self.pos += 1
+            return True
+        return False
+
+    def object(self) -> "Dict[str, Any]":
+        result: "Dict[str, Any]" = {}
+        if self.opens_empty("}"):
             return result
         while True:
             self.space()
@@ -94,32 +109,17 @@ class _Reader:
                 raise self.fail("Expecting ':' delimiter")
             self.pos += 1
             result[name] = self.value()
-            self.space()
-            char = self.text[self.pos:self.pos + 1]
-            self.pos += 1
-            if char == "}":
+            if self.closes("}"):
                 return result
-            if char != ",":
-                self.pos -= 1
-                raise self.fail("Expecting ',' delimiter")
 
     def array(self) -> "List[Any]":
-        self.pos += 1
         result: "List[Any]" = []
-        self.space()
-        if self.text[self.pos:self.pos + 1] == "]":
-            self.pos += 1
+        if self.opens_empty("]"):
             return result
         while True:
             result.append(self.value())
-            self.space()
-            char = self.text[self.pos:self.pos + 1]
-            self.pos += 1
-            if char == "]":
+            if self.closes("]"):
                 return result
-            if char != ",":
-                self.pos -= 1
-                raise self.fail("Expecting ',' delimiter")
 
     def string(self) -> str:
         text = self.text
