@@ -144,17 +144,13 @@ class Settings:
         self.outgoing_path = abspath(self.outgoing_path)
         self.outgoing_temp_path = values.get("outgoing_temp_path") or fallback_staging(self.outgoing_path)
         self.channel_context = values.get("channel_context") or self.outgoing_context
-        self.from_pattern = Pattern(values.get("from_pattern", DEFAULT_FROM_PATTERN))
-        self.to_pattern = Pattern(values.get("to_pattern", DEFAULT_TO_PATTERN))
-        self.state_path = values.get("state_path") or join(
-            dirname(self.outgoing_path), "pbxcall")
+        self.state_path = values.get("state_path") or join(dirname(self.outgoing_path), "pbxcall")
+        # Compiled once, here; a bad value is a ConfigError that names the setting.
+        self.from_pattern = _pattern(source, "from_pattern", values.get("from_pattern", DEFAULT_FROM_PATTERN))
+        self.to_pattern = _pattern(source, "to_pattern", values.get("to_pattern", DEFAULT_TO_PATTERN))
         self.policy = _policy(source, "", values)
-        self.addresses = None
-        if self.allowed_ips is not None:
-            from .policy import AddressList  # only when configured: it imports ipaddress
-
-            self.addresses = AddressList(self.allowed_ips)
-        self.rates = {name: parse_rate(rate) for name, rate in (self.rate_limit or {}).items()}
+        self.addresses = _addresses(source, self.allowed_ips)
+        self.rates = _rates(source, self.rate_limit)
 
     @classmethod
     def from_mapping(cls, data: "Any", source: str = "<settings>") -> "Settings":
@@ -273,27 +269,6 @@ def _check_values(source: str, values: "Dict[str, Any]") -> "Dict[str, Any]":
             problem = template_problem(values[name])
             if problem:
                 raise _invalid(source, "%s template: %s" % (name, problem))
-    for name in ("from_pattern", "to_pattern"):
-        if name in values:
-            try:
-                Pattern(values[name])
-            except ValueError as exc:
-                raise _invalid(source, "%s: %s" % (name, exc))
-    _policy(source, "", values)  # raises for a bad rule, naming it
-    if values.get("allowed_ips") is not None:
-        try:
-            from .policy import AddressList
-
-            AddressList(values["allowed_ips"])
-        except ValueError as exc:
-            raise _invalid(source, "allowed_ips: %s" % exc)
-    for name, rate in (values.get("rate_limit") or {}).items():
-        if name not in RATE_FIELDS:
-            raise _invalid(source, "rate_limit: unknown limit %r (known: %s)" % (name, ", ".join(RATE_FIELDS)))
-        try:
-            parse_rate(rate)
-        except ValueError as exc:
-            raise _invalid(source, "rate_limit.%s: %s" % (name, exc))
     for name in ("outgoing_path", "outgoing_temp_path", "state_path", "audit_log", "log_file"):
         if name in values and values[name] == "":
             raise _invalid(source, "%s must not be empty" % name)
@@ -305,6 +280,36 @@ def _check_values(source: str, values: "Dict[str, Any]") -> "Dict[str, Any]":
     return values
 
 
+def _pattern(source: str, name: str, text: str) -> "Pattern":
+    try:
+        return Pattern(text)
+    except ValueError as exc:
+        raise _invalid(source, "%s: %s" % (name, exc))
+
+
+def _addresses(source: str, networks: "Optional[List[str]]") -> "Optional[AddressList]":
+    if networks is None:
+        return None
+    from .policy import AddressList  # only when configured: it imports ipaddress
+
+    try:
+        return AddressList(networks)
+    except ValueError as exc:
+        raise _invalid(source, "allowed_ips: %s" % exc)
+
+
+def _rates(source: str, limits: "Optional[Dict[str, str]]") -> "Dict[str, Rate]":
+    rates: "Dict[str, Rate]" = {}
+    for name, text in (limits or {}).items():
+        if name not in RATE_FIELDS:
+            raise _invalid(source, "rate_limit: unknown limit %r (known: %s)" % (name, ", ".join(RATE_FIELDS)))
+        try:
+            rates[name] = parse_rate(text)
+        except ValueError as exc:
+            raise _invalid(source, "rate_limit.%s: %s" % (name, exc))
+    return rates
+
+
 def _policy(source: str, prefix: str, data: "Mapping[str, Any]") -> "Optional[Policy]":
     """The Policy of ``allowed_from``/``allowed_to``/``denied_to`` in ``data``, None
     without rules (and then :mod:`pbxcall.policy` is not even imported); errors name
@@ -314,12 +319,15 @@ def _policy(source: str, prefix: str, data: "Mapping[str, Any]") -> "Optional[Po
         return None
     from .policy import Policy
 
-    for name, value in rules.items():
-        try:
-            Policy(**{name: value})
-        except ValueError as exc:
-            raise _invalid(source, "%s%s: %s" % (prefix, name, exc))
-    return Policy(**rules)
+    try:
+        return Policy(**rules)
+    except ValueError:
+        for name, value in rules.items():  # which list holds the bad rule
+            try:
+                Policy(**{name: value})
+            except ValueError as exc:
+                raise _invalid(source, "%s%s: %s" % (prefix, name, exc))
+        raise
 
 
 def _read_keys(source: str, data: "Mapping[str, Any]", warnings: "List[str]") -> "List[ApiKey]":
