@@ -47,7 +47,6 @@ from .errors import (
     SpoolError,
     UnknownCall,
 )
-from .fileio import join
 from .jsonwire import dumps
 from .log import Log
 from .settings import ApiKey, Settings, fallback_staging, find_path
@@ -246,7 +245,7 @@ def _places(settings: "Settings") -> "List[Tuple[str, str]]":
     from . import callstate, spool, statedir
 
     return [(callstate.OUTGOING, settings.outgoing_path), (callstate.DONE, spool.done_path(settings.outgoing_path)),
-            (callstate.CANCELLED, join(settings.state_path, statedir.CANCELLED_DIR))]
+            (callstate.CANCELLED, statedir.cancelled_path(settings.state_path))]
 
 
 def find_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", record: "Dict[str, Any]") -> "Found":
@@ -310,7 +309,7 @@ def cancel_call(
         if state == "dialing":
             raise AlreadyStarted()
         if state == "cancelled" or spool.move_out(
-                settings.outgoing_path, join(settings.state_path, statedir.CANCELLED_DIR), found[0]):
+                settings.outgoing_path, statedir.cancelled_path(settings.state_path), found[0]):
             found = find_call(settings, key, fields, record)
             if found[2].attempts:  # Asterisk started it in the same instant
                 raise AlreadyStarted(None, "started while being cancelled")

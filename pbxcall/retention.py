@@ -23,7 +23,7 @@ STAGING_MAX_AGE = 3600  # seconds; a call file is written and renamed in millise
 
 def run(settings: "Settings", now: float) -> "Dict[str, int]":
     """Prune once -> how many files and index lines went."""
-    cancelled = join(settings.state_path, statedir.CANCELLED_DIR)
+    cancelled = statedir.cancelled_path(settings.state_path)
     done = spool.done_path(settings.outgoing_path)
     archived = spool.prune([(done, settings.retention_days * 86400.0),
                             (cancelled, settings.retention_days * 86400.0)], now)

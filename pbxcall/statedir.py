@@ -26,6 +26,11 @@ CANCELLED_DIR = "cancelled"
 PRUNE_EVERY = 3600  # seconds between opportunistic retention runs
 
 
+def cancelled_path(state_path: str) -> str:
+    """Where cancelled call files go: on the spool's filesystem, so a rename moves them."""
+    return join(state_path, CANCELLED_DIR)
+
+
 def _shard(state_path: str, external_id: str) -> str:
     import binascii
 
