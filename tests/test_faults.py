@@ -175,6 +175,7 @@ def test_sigkill_at_random_moments_leaves_only_whole_files(spool, write_config):
         assert text == fixture("seed.call").replace("89998887766", "8999%07d" % index).replace(
             "crm-2345", "kill-%d" % index)
     # Both outcomes must have happened, or the delays did not cover the write.
+    print("sigkill: %d killed before answering, %d call files, all whole" % (killed_early, len(calls)))
     assert 0 < killed_early < 150 and 0 < len(calls) < 150, (killed_early, len(calls))
     # A kill between create and rename can leave a staging file, never a file in outgoing/.
     assert all(name.startswith("call-") for name in spool.staged())
