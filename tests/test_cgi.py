@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -144,3 +145,22 @@ def test_a_request_imports_neither_os_nor_re_nor_typing(spool, write_config):
     assert proc.stdout.startswith(b"Status: 200 OK\r\n")
     modules = set(proc.stderr.decode().split("MODULES ")[1].split())
     assert not modules & {"os", "re", "typing", "json", "_json", "wsgiref", "hashlib", "ipaddress", "datetime", "enum"}
+
+
+def test_lifecycle_under_every_python(python, spool, write_config):
+    """Scheduling, dedupe, status and cancel: the code paths beyond make_call, per interpreter."""
+    config = write_config(dedupe_seconds=10, rate_limit={"per_key": "60/minute"})
+    tomorrow = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(time.time() + 86400))
+    query = "from=101&to=89998887766&external_id=crm-2345&at=" + tomorrow
+    status, _, body, _ = run_cgi(python, cgi_environ(query, config=config))
+    made = json.loads(body.decode())
+    assert status == 200 and made["scheduled_at"].endswith("T00:00:00Z")
+    status, _, body, _ = run_cgi(python, cgi_environ(query, config=config))
+    assert json.loads(body.decode())["duplicate"] is True
+    status, _, body, _ = run_cgi(python, cgi_environ("external_id=crm-2345", config=config,
+                                                     SCRIPT_NAME="/api/call_status.php"))
+    assert (status, json.loads(body.decode())["state"]) == (200, "scheduled")
+    status, _, body, _ = run_cgi(python, cgi_environ("filename=" + made["filename"], method="POST", config=config,
+                                                     SCRIPT_NAME="/api/cancel_call.php"))
+    assert (status, json.loads(body.decode())["state"]) == (200, "cancelled")
+    assert spool.calls() == []
