@@ -72,9 +72,29 @@ INTERNAL_ERROR = {"status": "ERROR", "error": "Internal error", "code": "interna
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
             500: "Internal Server Error"}
-def refusal(exc: "PbxcallError") -> "Reply":
-    """The answer for an expected failure: its status, the error JSON, its headers."""
-    return exc.status, {"status": "ERROR", "error": exc.message, "code": exc.code}, exc.headers
+def answer(work: "Callable[[], Reply]", log: "Log", record: "Dict[str, Any]") -> "Reply":
+    """Run ``work`` and log its request line: the one place failures become answers.
+
+    An expected failure answers its status and the error JSON; anything else is the
+    generic 500, its traceback in the log only — never to "any old user" (wsgiref's
+    words).  A log that cannot be written does not cost the answer.
+    """
+    detail = None
+    try:
+        status, payload, headers = work()
+    except PbxcallError as exc:
+        status, headers, detail = exc.status, exc.headers, exc.detail
+        payload = {"status": "ERROR", "error": exc.message, "code": exc.code}
+    except Exception:
+        import traceback
+
+        detail = "internal error:\n" + traceback.format_exc().rstrip()
+        status, payload, headers = 500, dict(INTERNAL_ERROR), []
+    try:
+        log.request(dict(outcome=payload.get("code", "ok"), status=status, **record), detail)
+    except Exception:
+        pass
+    return status, payload, headers
 
 
 class App:
@@ -92,22 +112,7 @@ class App:
     def __call__(self, environ: "Dict[str, Any]", start_response: "StartResponse") -> "Iterable[bytes]":
         log = Log(self.log_stream or environ.get("wsgi.errors") or sys.stderr)
         record: "Dict[str, Any]" = {"client": environ.get("REMOTE_ADDR"), "key": None}
-        detail = None
-        try:
-            status, payload, headers = self.handle(environ, log, record)
-        except PbxcallError as exc:
-            status, payload, headers = refusal(exc)
-            detail = exc.detail
-        except Exception:
-            import traceback
-
-            # Diagnostics go to the log, never to "any old user" (wsgiref's words).
-            detail = "internal error:\n" + traceback.format_exc().rstrip()
-            status, payload, headers = 500, dict(INTERNAL_ERROR), []
-        try:
-            log.request(dict(outcome=payload.get("code", "ok"), status=status, **record), detail)
-        except Exception:  # a log that cannot be written must not cost the answer
-            pass
+        status, payload, headers = answer(lambda: self.handle(environ, log, record), log, record)
         body = dumps(payload).encode("ascii")
         start_response(
             "%d %s" % (status, _REASONS.get(status, "")),

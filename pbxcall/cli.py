@@ -175,8 +175,7 @@ def check(args: argparse.Namespace) -> int:
 
 def call(args: argparse.Namespace) -> int:
 
-    from .app import make_call, refusal
-    from .errors import PbxcallError
+    from .app import answer, make_call
     from .jsonwire import dumps
     from .log import Log
 
@@ -191,13 +190,7 @@ def call(args: argparse.Namespace) -> int:
     log = Log(sys.stderr, settings.log_file, settings.audit_log)
     record: "dict" = {"client": "cli", "key": keys[0].name}
     record.update((name, fields.get(name)) for name in ("from", "to", "external_id"))
-    detail = None
-    try:
-        status, payload, _ = make_call(settings, keys[0], fields, log, record)
-    except PbxcallError as exc:
-        status, payload, _ = refusal(exc)
-        detail = exc.detail
-    log.request(dict(outcome=payload.get("code", "ok"), status=status, **record), detail)
+    status, payload, _ = answer(lambda: make_call(settings, keys[0], fields, log, record), log, record)
     print(dumps(payload))
     return 0 if status == 200 else 1
 

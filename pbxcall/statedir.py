@@ -15,7 +15,7 @@
 import posix
 import time
 
-from .fileio import append, join, makedirs, open_state, read_all, rewrite
+from .fileio import append, join, open_state, read_all, rewrite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
@@ -163,8 +163,7 @@ def prune_due(state_path: str, now: float) -> "Optional[int]":
             return None
     except FileNotFoundError:
         pass
-    makedirs(state_path, 0o750)
-    fd = posix.open(join(state_path, "prune.lock"), posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC, 0o640)
+    fd = open_state(join(state_path, "prune.lock"), posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
