@@ -1,10 +1,11 @@
 """The WSGI application: HTTP in, :mod:`pbxcall` functions, JSON out.
 
-Endpoints (any path whose last segment is the name, so they can be mounted anywhere)::
+Endpoints (any path whose last segment is the name, so they can be mounted anywhere;
+a path with anything after an endpoint's name is a 404)::
 
     GET|POST /api/make_call.php    from, to[, external_id][, at | delay]
     GET|POST /api/call_status.php  filename | external_id
-    POST     /api/cancel_call.php  filename
+    POST     /api/cancel_call.php  filename | external_id
     all with  Authorization: Bearer KEY
 
 Fields come from the query string and, for POST, a form or JSON body.
@@ -46,6 +47,7 @@ from .errors import (
     PbxcallError,
     SpoolError,
     UnknownCall,
+    shown,
 )
 from .jsonwire import dumps
 from .log import Log
@@ -53,7 +55,7 @@ from .settings import ApiKey, Settings, fallback_staging, find_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
-    from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple
+    from typing import Any, Callable, Dict, Iterable, Optional, TextIO, Tuple
 
     from . import callfile, callstate
     from .errors import Headers
@@ -141,9 +143,12 @@ class App:
 
     def handle(self, environ: "Dict[str, Any]", log: "Log", record: "Dict[str, Any]") -> "Reply":
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        endpoint = ENDPOINTS.get(path.rpartition("/")[2])
-        if endpoint is None:
-            raise NotFound(None, "no endpoint at %r" % path[:80])
+        segments = path.split("/")
+        endpoint = ENDPOINTS.get(segments[-1])
+        # Exactly an endpoint: /api/make_call.php/make_call.php (a path after the
+        # script's own name) is none, whatever its last segment says.
+        if endpoint is None or any(segment in ENDPOINTS for segment in segments[:-1]):
+            raise NotFound(None, "no endpoint at %s" % shown(path))
         handler, methods = endpoint
         if environ.get("REQUEST_METHOD") not in methods:
             raise MethodNotAllowed(methods)
@@ -175,7 +180,7 @@ def make_call(
     to = numbers.check_to(fields.get("to", ""), settings.to_pattern)
     external_id = numbers.check_external_id(fields.get("external_id"))
     # Imported only now: a refused request (401, 400) never pays for them.
-    from . import callfile, ratelimit, spool, statedir
+    from . import callfile, callstate, ratelimit, spool, statedir
 
     call = callfile.Call(from_, to, external_id)
     record["to"] = call.to
@@ -186,30 +191,39 @@ def make_call(
 
         scheduled = when(fields.get("at"), fields.get("delay"), now, settings.max_schedule_days)
     check_rules(settings, key, call.from_, call.to)
+    text = callfile.render(
+        call, context=settings.outgoing_context, channel_context=settings.channel_context,
+        caller_id=settings.caller_id, account=settings.account, max_retries=settings.max_retries,
+        retry_time=settings.retry_time, wait_time=settings.wait_time, archive=settings.archive,
+    ).encode("utf-8")
+    places = spool.places(settings.outgoing_path, settings.state_path)
+    filename = spool.new_filename()
+    # Everything that can fail happens before the rename into outgoing/, and nothing
+    # after it turns the answer into an error: 200 if and only if Asterisk has the call.
+    # A dedupe or index line for a call that never reached the spool is harmless: a
+    # recorded call counts as a duplicate only while its file is in outgoing/ or
+    # outgoing_done/, and the index leads only to files that exist.
     try:
         with statedir.Dedupe(settings.state_path, key.name, call.from_, settings.dedupe_seconds) as dedupe:
-            first = dedupe.find(call.to, call.external_id)
+            first = dedupe.find(call.to, call.external_id,
+                                lambda name: spool.where(places, name) in (callstate.OUTGOING, callstate.DONE))
             if first is not None:
                 record["filename"] = first[0]
                 return 200, _made(call, first[0], first[1], duplicate=True), []
             buckets = [(prefix + name, settings.rates[limit]) for limit, prefix, name in
                        (("per_key", "key.", key.name), ("per_from", "from.", call.from_)) if limit in settings.rates]
-            ratelimit.hit(settings.state_path, buckets, now)
-            filename = spool.queue(
-                callfile.render(
-                    call, context=settings.outgoing_context, channel_context=settings.channel_context,
-                    caller_id=settings.caller_id, account=settings.account, max_retries=settings.max_retries,
-                    retry_time=settings.retry_time, wait_time=settings.wait_time, archive=settings.archive,
-                ).encode("utf-8"),
-                settings.outgoing_path, settings.outgoing_temp_path, fallback_staging(settings.outgoing_path),
-                file_owner=settings.file_owner, mtime=scheduled, fsync=settings.fsync, warn=log.warning,
-            )
-            record["filename"] = filename
+            ratelimit.hit(settings.state_path, buckets)
+            if call.external_id is not None:
+                statedir.index_add(settings.state_path, call.external_id, filename)
             dedupe.record(filename, call.to, call.external_id, scheduled)
-    except OSError as exc:  # the state directory (dedupe): fail closed, as for rate limits
+            spool.queue(text, settings.outgoing_path, settings.outgoing_temp_path,
+                        fallback_staging(settings.outgoing_path), file_owner=settings.file_owner, mtime=scheduled,
+                        fsync=settings.fsync, warn=log.warning, name=filename)
+            record["filename"] = filename
+    except OSError as exc:  # the state directory: fail closed, as for rate limits
         raise SpoolError(None, "state in %s (state_path) must be writable by this user: %s"
                          % (settings.state_path, exc))
-    after_call(settings, call, filename, log, now)
+    after_call(settings, filename, log, now)
     return 200, _made(call, filename, scheduled), []
 
 
@@ -227,30 +241,22 @@ def _made(
     return payload
 
 
-def after_call(settings: "Settings", call: "callfile.Call", filename: str, log: "Log", now: float) -> None:
-    """The call is queued; what is left must not cost the answer: index, retention."""
+def after_call(settings: "Settings", filename: str, log: "Log", now: float) -> None:
+    """The call is queued; what is left must not cost the answer: retention."""
     from . import statedir
 
     try:
-        if call.external_id is not None:
-            statedir.index_add(settings.state_path, call.external_id, filename)
         lock = statedir.prune_due(settings.state_path, now)
         if lock is not None:
             from .retention import run
 
             try:
-                run(settings, now)
+                for problem in run(settings, now)["problems"]:
+                    log.warning("retention: %s" % problem)
             finally:
                 posix.close(lock)
     except Exception as exc:  # logged; the call is already in the spool
         log.warning("after queueing %s: %s: %s" % (filename, type(exc).__name__, exc))
-
-
-def _places(settings: "Settings") -> "List[Tuple[str, str]]":
-    from . import callstate, spool, statedir
-
-    return [(callstate.OUTGOING, settings.outgoing_path), (callstate.DONE, spool.done_path(settings.outgoing_path)),
-            (callstate.CANCELLED, statedir.cancelled_path(settings.state_path))]
 
 
 def find_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", record: "Dict[str, Any]") -> "Found":
@@ -265,8 +271,9 @@ def find_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", rec
         names = statedir.index_find(settings.state_path, external_id or "")
     else:
         raise BadRequest("Give filename or external_id")
+    places = spool.places(settings.outgoing_path, settings.state_path)
     for name in names:
-        found = spool.locate(_places(settings), name)
+        found = spool.locate(places, name)
         if found is None:
             continue
         where, text, st = found
@@ -275,9 +282,9 @@ def find_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", rec
             check_rules(settings, key, facts.from_ or "", facts.to or "")
         except Forbidden:
             break
-        record["filename"] = name
+        record.update(filename=name, **{"from": facts.from_, "to": facts.to, "external_id": facts.external_id})
         return name, where, facts, st
-    raise UnknownCall(None, "no call %r visible to key %s" % ((name or fields.get("external_id", ""))[:40], key.name))
+    raise UnknownCall(None, "no call %s visible to key %s" % (shown(name or fields.get("external_id")), key.name))
 
 
 def _status(found: "Found", now: float) -> "Dict[str, Any]":
@@ -288,7 +295,7 @@ def _status(found: "Found", now: float) -> "Dict[str, Any]":
     state = callstate.state(where, facts, st.st_mtime, now)
     return {"status": "OK", "filename": name, "from": facts.from_, "to": facts.to,
             "external_id": facts.external_id, "state": state, "attempts": facts.attempts,
-            "scheduled_at": iso_utc(st.st_mtime) if where != callstate.DONE else None,
+            "scheduled_at": iso_utc(st.st_mtime) if where == callstate.OUTGOING else None,
             "updated_at": iso_utc(st.st_ctime)}
 
 
@@ -303,8 +310,6 @@ def cancel_call(
 ) -> "Reply":
     from . import callstate, spool, statedir
 
-    if not fields.get("filename"):
-        raise BadRequest("Give filename")
     for _ in range(3):
         found = find_call(settings, key, fields, record)
         now = time.time()

@@ -141,6 +141,8 @@ def prune(args: argparse.Namespace) -> int:
     counts = run(load(args), time.time())
     print("removed %(archived)d archived or cancelled call files, %(staged)d staging leftovers, "
           "%(index)d index lines" % counts)
+    for problem in counts["problems"]:
+        print("pbxcall prune: %s" % problem, file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,23 @@ if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     Headers = List[Tuple[str, str]]
 
 
+MAX_SHOWN = 80  # characters kept of a client-supplied value in a log line or detail
+
+
+def shown(value: "object") -> str:
+    """A client-supplied value as it may appear in a log line or an error's detail:
+    visible ASCII without space, ``=`` or backslash (those are ``\\x..`` escapes), cut
+    at MAX_SHOWN.  Nothing a client sends can then look like another ``key=value`` of
+    pbxcall's line (which fail2ban reads), or start a line of its own."""
+    if value is None:
+        return "-"
+    text = str(value)
+    cut = len(text) > MAX_SHOWN
+    text = "".join(char if "!" <= char <= "~" and char not in "\\=" else
+                   "\\x%02x" % ord(char) if ord(char) < 0x100 else char.encode("unicode_escape").decode("ascii")
+                   for char in text[:MAX_SHOWN])
+    return text + "..." if cut else text
+
 
 class PbxcallError(Exception):
     """Root of every expected failure; anything else is a bug and a generic 500."""

@@ -11,6 +11,7 @@ that what is written is written with the calls the comments promise (one
 ``O_APPEND`` write for a log line, a loop until every byte is out for a call file).
 """
 
+import errno
 import posix
 import sys
 
@@ -101,14 +102,105 @@ def makedirs(path: str, mode: int = 0o750) -> None:
             raise
 
 
-def open_state(path: str, flags: int, mode: int = 0o640) -> int:
-    """``posix.open`` of a file in pbxcall's state directory, creating the directories
-    (0750) on first use only: a stat per request saved on the hot path."""
+# -- opening files under the spool and the state directory ------------------------
+#
+# One set of rules for every file pbxcall opens there, read or written: a symlink is
+# never followed (a root-run command must not truncate, create or move anything
+# outside), only a regular file is used (a FIFO named like a call must not hang a
+# request, a directory must not fail it), and nothing blocks on open (O_NONBLOCK).
+# The directories pbxcall makes itself inside those places (index/, cancelled/, and
+# Asterisk's outgoing_done/) are opened without following a symlink either, and the
+# files in them are reached through that descriptor.
+
+#: flags added to every open under the spool and the state directory
+SAFE_FLAGS = posix.O_NOFOLLOW | posix.O_CLOEXEC | posix.O_NONBLOCK
+_DIR_FLAGS = posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC
+
+
+class NotRegularFile(OSError):
+    """A name pbxcall uses is something else: a symlink, directory, FIFO or device
+    where a file should be, or a symlink or file where a directory should be."""
+
+
+def _regular(fd: int, path: str) -> int:
+    mode = posix.fstat(fd).st_mode
+    if mode & 0o170000 != 0o100000:
+        posix.close(fd)
+        raise NotRegularFile(errno.EINVAL, "not a regular file", path)
+    return fd
+
+
+def open_file(path: str, flags: int, mode: int = 0o640, dir_fd: "Optional[int]" = None) -> int:
+    """Open ``path`` (relative to ``dir_fd`` if given) under the rules above.
+
+    A symlink raises OSError (ELOOP), anything but a regular file NotRegularFile.
+    """
     try:
-        return posix.open(path, flags, mode)
-    except FileNotFoundError:
-        makedirs(dirname(path), 0o750)
-        return posix.open(path, flags, mode)
+        fd = posix.open(path, flags | SAFE_FLAGS, mode, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise NotRegularFile(exc.errno, exc.strerror, path)
+        raise
+    return _regular(fd, path)
+
+
+def open_dir(path: str, create: bool = False, dir_fd: "Optional[int]" = None, follow: bool = False) -> int:
+    """A descriptor of directory ``path`` (relative to ``dir_fd`` if given), never
+    through a symlink at its last step unless ``follow`` (a path from the settings);
+    ``create``: made (0750) when missing."""
+    flags = _DIR_FLAGS & ~posix.O_NOFOLLOW if follow else _DIR_FLAGS
+    try:
+        try:
+            return posix.open(path, flags, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if not create:
+                raise
+        if dir_fd is None:
+            makedirs(path, 0o750)
+        else:
+            try:
+                posix.mkdir(path, 0o750, dir_fd=dir_fd)
+            except FileExistsError:
+                pass
+        return posix.open(path, flags, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise NotRegularFile(exc.errno, "not a directory of its own (a symlink or a file)", path)
+        raise
+
+
+def open_state(state_path: str, name: str, flags: int, mode: int = 0o640) -> int:
+    """:func:`open_file` of ``name`` in pbxcall's state directory: ``rate.key.x``, or
+    ``index/ab`` in a subdirectory of pbxcall's own, which is never followed if it is
+    a symlink (``state_path`` itself is the admin's and may be one).  Directories are
+    made (0750) when a file is created in them: on first use only, no stat per request."""
+    create = bool(flags & posix.O_CREAT)
+    subdirectory, _, base = name.rpartition("/")
+    dir_fd = open_dir(state_path, create, follow=True)
+    try:
+        if subdirectory:
+            inner = open_dir(subdirectory, create, dir_fd)
+            posix.close(dir_fd)
+            dir_fd = inner
+        return open_file(base, flags, mode, dir_fd)
+    finally:
+        posix.close(dir_fd)
+
+
+def read_file(path: str, limit: int) -> bytes:
+    """A regular file's content, at most ``limit`` bytes (more is an OSError), without
+    blocking: for files given by their path in the settings (which may be a symlink)."""
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NONBLOCK)
+    _regular(fd, path)
+    try:
+        if posix.fstat(fd).st_size > limit:
+            raise OSError(errno.EFBIG, "larger than %d bytes" % limit, path)
+        data = read_all(fd)
+    finally:
+        posix.close(fd)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, "larger than %d bytes" % limit, path)
+    return data
 
 
 def getenv(name: str) -> "Optional[str]":
@@ -158,13 +250,15 @@ def rewrite(fd: int, data: bytes, old_size: int) -> None:
         offset += posix.pwrite(fd, view[offset:], offset)
 
 
-def append(path: str, data: bytes, create_dirs: bool = False) -> None:
+def append(path: str, data: bytes, state_path: "Optional[str]" = None) -> None:
     """Append ``data`` with one ``write`` on an ``O_APPEND`` descriptor.
 
     Lines from concurrent CGI processes never interleave or overwrite each other.
+    With ``state_path``, ``path`` is a name in the state directory (:func:`open_state`'s
+    rules); without, a log file the admin named, which may be a symlink or a pipe.
     """
     flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
-    fd = open_state(path, flags) if create_dirs else posix.open(path, flags, 0o640)
+    fd = open_state(state_path, path, flags) if state_path else posix.open(path, flags, 0o640)
     try:
         posix.write(fd, data)
     finally:

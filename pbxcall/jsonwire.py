@@ -44,12 +44,30 @@ _UNESCAPE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r
 _DIGITS = "0123456789"
 
 
+class DuplicateKey(ValueError):
+    """An object gives one name twice with different values; ``key`` is the name."""
+
+    def __init__(self, key: str, pos: int) -> None:
+        super().__init__("name %r given twice with different values (char %d)" % (key[:40], pos))
+        self.key = key
+
+
+#: how deep arrays and objects may nest: pbxcall's bodies are flat, its settings 4 deep
+MAX_DEPTH = 32
+
+
 class _Reader:
-    """Strict JSON (RFC 8259) by recursive descent; errors are ValueError with the offset."""
+    """Strict JSON (RFC 8259) by recursive descent; errors are ValueError with the offset.
+
+    Nesting is bounded (MAX_DEPTH, a ValueError past it, never a RecursionError), and a
+    name given twice in one object must carry the same value (json would keep the last,
+    so ``{"to": "1", "to": "2"}`` would dial what a reader of the first did not expect).
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def fail(self, what: str) -> ValueError:
         return ValueError("%s (char %d)" % (what, self.pos))
@@ -88,6 +106,8 @@ class _Reader:
 
     def opens_empty(self, closing: str) -> bool:
         """Step over the opening bracket; True (and past ``closing``) for an empty one."""
+        if self.depth >= MAX_DEPTH:
+            raise self.fail("Nested more than %d deep" % MAX_DEPTH)
         self.pos += 1
         self.space()
         if self.text[self.pos:self.pos + 1] == closing:
@@ -108,7 +128,12 @@ class _Reader:
             if self.text[self.pos:self.pos + 1] != ":":
                 raise self.fail("Expecting ':' delimiter")
             self.pos += 1
-            result[name] = self.value()
+            self.depth += 1
+            value = self.value()
+            self.depth -= 1
+            if name in result and result[name] != value:
+                raise DuplicateKey(name, self.pos)
+            result[name] = value
             if self.closes("}"):
                 return result
 
@@ -117,7 +142,9 @@ class _Reader:
         if self.opens_empty("]"):
             return result
         while True:
+            self.depth += 1
             result.append(self.value())
+            self.depth -= 1
             if self.closes("]"):
                 return result
 

@@ -10,7 +10,7 @@ The default patterns are checked with plain string operations, so a CGI request
 that keeps the defaults never imports ``re`` (see bench/README.md).
 """
 
-from .errors import InvalidExternalId, InvalidFrom, InvalidTo
+from .errors import InvalidExternalId, InvalidFrom, InvalidTo, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
@@ -93,7 +93,7 @@ def check_from(value: str, pattern: "Pattern" = DEFAULT_FROM) -> str:
     """The agent's extension, unchanged, or :class:`InvalidFrom`."""
     if value and DIAL_CHARS.issuperset(value) and pattern(value):
         return value
-    raise InvalidFrom("from %r does not match %s" % (value[:40], pattern.source))
+    raise InvalidFrom("from %s does not match %s" % (shown(value), pattern.source))
 
 
 def check_to(value: str, pattern: "Pattern" = DEFAULT_TO) -> str:
@@ -101,7 +101,7 @@ def check_to(value: str, pattern: "Pattern" = DEFAULT_TO) -> str:
     number = normalise_to(value)
     if number and DIAL_CHARS.issuperset(number) and pattern(number):
         return number
-    raise InvalidTo("to %r does not match %s" % (value[:40], pattern.source))
+    raise InvalidTo("to %s does not match %s" % (shown(value), pattern.source))
 
 
 def check_external_id(value: "Optional[str]") -> "Optional[str]":
@@ -110,4 +110,4 @@ def check_external_id(value: "Optional[str]") -> "Optional[str]":
         return None
     if len(value) <= EXTERNAL_ID_MAX and EXTERNAL_ID_CHARS.issuperset(value):
         return value
-    raise InvalidExternalId("external_id %r is not 1-128 of [A-Za-z0-9._:@/+=-]" % value[:40])
+    raise InvalidExternalId("external_id %s is not 1-128 of [A-Za-z0-9._:@/+=-]" % shown(value))

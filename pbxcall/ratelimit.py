@@ -18,11 +18,11 @@ import posix
 import time
 
 from .errors import RateLimited, SpoolError
-from .fileio import join, open_state, read_all, rewrite
+from .fileio import open_state, read_all, rewrite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
-    from typing import Dict, List, Optional, Sequence, Tuple
+    from typing import Callable, Dict, List, Sequence, Tuple
     Rate = Tuple[int, int]  # (requests, seconds)
     Bucket = Tuple[str, Rate]  # (file name, rate)
 
@@ -39,11 +39,16 @@ def _slices(data: bytes) -> "Dict[int, int]":
 
 
 def check(counts: "Dict[int, int]", rate: "Rate", now: float) -> "Tuple[Dict[int, int], int]":
-    """(the slices still in the window, seconds to wait or 0 if there is room)."""
+    """(the slices still in the window or newer, seconds to wait or 0 if there is room).
+
+    A slice newer than ``now`` (written by a process whose clock read later) counts:
+    dropping it would let its requests through again.
+    """
     count, seconds = rate
     width = max(1, seconds // SLICES)
     first = int((now - seconds) // width)  # the oldest slice that still overlaps the window
-    live = {index: value for index, value in counts.items() if first <= index <= int(now // width)}
+    # Kept up to a window ahead; beyond that the clock was stepped back: start afresh.
+    live = {index: value for index, value in counts.items() if first <= index <= int((now + seconds) // width)}
     excess = sum(live.values()) - count + 1
     if excess <= 0:
         return live, 0
@@ -55,20 +60,25 @@ def check(counts: "Dict[int, int]", rate: "Rate", now: float) -> "Tuple[Dict[int
     return live, seconds  # pragma: no cover - only when count < 1, which settings refuse
 
 
-def hit(state_path: str, buckets: "Sequence[Bucket]", now: "Optional[float]" = None) -> None:
-    """Count one request in every bucket, or raise :class:`RateLimited` and count none."""
+def hit(state_path: str, buckets: "Sequence[Bucket]", clock: "Callable[[], float]" = time.time) -> None:
+    """Count one request in every bucket, or raise :class:`RateLimited` and count none.
+
+    The clock is read with every lock held: a process that read it before waiting for
+    a lock would count itself in a slice older than the ones written meanwhile, and
+    slices newer than its time would be dropped as "not yet".  Slices newer than this
+    request's own time (a clock a little ahead elsewhere) are kept and counted.
+    """
     if not buckets:
         return
     import fcntl
 
-    now = time.time() if now is None else now
     fds: "List[int]" = []
     try:
         for name, _ in sorted(buckets):
-            fd = open_state(join(state_path, "rate." + name),
-                            posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC)
+            fd = open_state(state_path, "rate." + name, posix.O_RDWR | posix.O_CREAT)
             fds.append(fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
+        now = clock()
         kept = []
         retry_after = 0
         for fd, (_, rate) in zip(fds, sorted(buckets)):

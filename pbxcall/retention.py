@@ -11,27 +11,28 @@ once an hour, after a call is queued) and by ``python3 -m pbxcall prune`` for cr
 """
 
 from . import spool, statedir
-from .fileio import exists, join
 from .settings import Settings, fallback_staging
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
-    from typing import Dict
+    from typing import Any, Dict
 
 STAGING_MAX_AGE = 3600  # seconds; a call file is written and renamed in milliseconds
 
 
-def run(settings: "Settings", now: float) -> "Dict[str, int]":
-    """Prune once -> how many files and index lines went."""
+def run(settings: "Settings", now: float) -> "Dict[str, Any]":
+    """Prune once -> how many files and index lines went, and what could not be removed."""
     cancelled = statedir.cancelled_path(settings.state_path)
     done = spool.done_path(settings.outgoing_path)
-    archived = spool.prune([(done, settings.retention_days * 86400.0),
-                            (cancelled, settings.retention_days * 86400.0)], now)
-    stagings = {settings.outgoing_temp_path, fallback_staging(settings.outgoing_path)}
-    staged = spool.prune([(path, float(STAGING_MAX_AGE)) for path in sorted(stagings)], now)
+    age = settings.retention_days * 86400.0
+    archived, problems = spool.prune([(done, age, False), (cancelled, age, False)], now)
+    fallback = fallback_staging(settings.outgoing_path)
+    stagings = [(settings.outgoing_temp_path, float(STAGING_MAX_AGE), True)]
+    if fallback != settings.outgoing_temp_path:
+        stagings.append((fallback, float(STAGING_MAX_AGE), False))
+    staged, more = spool.prune(stagings, now)
 
-    def still_there(name: str) -> bool:
-        return any(exists(join(directory, name))
-                   for directory in (settings.outgoing_path, done, cancelled))
-    index = statedir.index_prune(settings.state_path, still_there)
-    return {"archived": archived, "staged": staged, "index": index}
+    places = spool.places(settings.outgoing_path, settings.state_path)
+    index = statedir.index_prune(settings.state_path, lambda name: spool.where(places, name) is not None)
+    return {"archived": archived, "staged": staged, "index": index, "problems": problems + more}
+

@@ -5,7 +5,7 @@ the call file's mtime; :mod:`pbxcall.spool` sets it before the rename.  ``dateti
 is not used: Python 3.6 has no ``fromisoformat``, and a CGI process pays for imports.
 """
 
-from .errors import InvalidSchedule
+from .errors import InvalidSchedule, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
@@ -87,25 +87,38 @@ def iso_utc(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
 
 
-def when(at: "Optional[str]", delay: "Optional[str]", now: float, max_days: int) -> "Optional[float]":
-    """The epoch time to place the call, ``None`` for "now", or :class:`InvalidSchedule`."""
+#: digits in a Unix time or a delay: 11 reach the year 5138, far past max_schedule_days
+MAX_DIGITS = 11
+
+
+def when(at: "Optional[str]", delay: "Optional[str]", now: float, max_days: int) -> "Optional[int]":
+    """The epoch second to place the call, ``None`` for "now", or :class:`InvalidSchedule`.
+
+    Whole seconds, rounded up (never earlier than asked): Asterisk reads a call file's
+    mtime in whole seconds, and the answer, the file and a duplicate's answer must all
+    say the same second.
+    """
     if at is None and delay is None:
         return None
     if at is not None and delay is not None:
         raise InvalidSchedule(None, "both at and delay given")
     try:
         if delay is not None:
-            if not _is_digits(delay):
+            if not _is_digits(delay) or len(delay) > MAX_DIGITS:
                 raise ValueError(delay)
             target = now + int(delay)
         elif at is not None and _is_digits(at):
+            if len(at) > MAX_DIGITS:
+                raise ValueError(at)
             target = float(int(at))
         else:
             target = parse_iso(at or "")
     except (ValueError, OverflowError):
-        raise InvalidSchedule(None, "not a time: at=%r delay=%r" % ((at or "")[:40], (delay or "")[:40]))
+        raise InvalidSchedule(None, "not a time: at %s delay %s" % (shown(at), shown(delay)))
     if target < now - SKEW_SECONDS:
-        raise InvalidSchedule(None, "%s is in the past" % iso_utc(target))
+        raise InvalidSchedule(None, "at %s is in the past" % shown(at))
     if target > now + max_days * 86400:
-        raise InvalidSchedule(None, "%s is more than max_schedule_days=%d ahead" % (iso_utc(target), max_days))
-    return max(target, now)
+        raise InvalidSchedule(None, "at %s delay %s is more than max_schedule_days %d ahead"
+                              % (shown(at), shown(delay), max_days))
+    target = max(target, now)
+    return int(target) + (target > int(target))

@@ -12,7 +12,7 @@ refuses to serve rather than guess.
 """
 
 from .errors import ConfigError, ConfigNotFound
-from .fileio import abspath, dirname, exists, getenv, join, same_place
+from .fileio import abspath, dirname, exists, getenv, join, read_file, same_place
 from .numbers import DEFAULT_FROM_PATTERN, DEFAULT_TO_PATTERN, Pattern
 
 TYPE_CHECKING = False
@@ -23,6 +23,11 @@ if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from .ratelimit import Rate
 
 SYSTEM_PATH = "/etc/pbxcall/api.env.json"
+#: bytes a settings file may have: it is read by every CGI request (a FIFO or /dev/zero
+#: named as the settings is refused at once, never waited on)
+MAX_FILE = 1024 * 1024
+#: settings that name files or directories: absolute, or Apache's working directory decides
+PATH_FIELDS = ("outgoing_path", "outgoing_temp_path", "state_path", "audit_log", "log_file")
 PACKAGE_PATH = join(dirname(dirname(abspath(__file__))), ".api.env.json")
 
 #: documented example keys; a server still using one is refused, not served
@@ -177,12 +182,11 @@ class Settings:
     def from_file(cls, path: str) -> "Settings":
         """Read ``path`` (JSON, or the legacy PHP array when it ends in ``.php``)."""
         try:
-            with open(path, "rb") as stream:
-                raw = stream.read()
+            raw = read_file(path, MAX_FILE)
         except FileNotFoundError:
             raise ConfigNotFound(None, "settings file %s does not exist" % path)
         except OSError as exc:
-            raise ConfigError(None, "settings file %s cannot be read: %s" % (path, exc.strerror))
+            raise ConfigError(None, "settings file %s cannot be read: %s" % (path, exc.strerror or exc))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -269,9 +273,11 @@ def _check_values(source: str, values: "Dict[str, Any]") -> "Dict[str, Any]":
             problem = template_problem(values[name])
             if problem:
                 raise _invalid(source, "%s template: %s" % (name, problem))
-    for name in ("outgoing_path", "outgoing_temp_path", "state_path", "audit_log", "log_file"):
-        if name in values and values[name] == "":
-            raise _invalid(source, "%s must not be empty" % name)
+    for name in PATH_FIELDS:
+        if name in values and values[name] is not None and not values[name].startswith("/"):
+            raise _invalid(source, "%s must be an absolute path (starting with /), got %r: a relative one "
+                                   "would be resolved against the web server's working directory"
+                           % (name, values[name]))
     outgoing = values.get("outgoing_path", FIELDS["outgoing_path"].default)
     staging = values.get("outgoing_temp_path")
     if staging is not None and same_place(staging, outgoing):

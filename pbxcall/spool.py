@@ -17,12 +17,13 @@ import errno
 import posix
 
 from .errors import SpoolError
-from .fileio import abspath, dirname, join, makedirs, read_all, same_place, write_all
+from .fileio import NotRegularFile, abspath, dirname, join, open_dir, open_file, read_all, same_place, write_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
-    from typing import Callable, List, Optional, Tuple
+    from typing import Callable, Iterator, List, Optional, Tuple
     Warn = Callable[[str], None]
+    Place = Tuple[str, str, bool]  # (where, directory, follow)
 
 FILE_MODE = 0o644
 
@@ -93,14 +94,17 @@ def queue(
     mtime: "Optional[float]" = None,
     fsync: bool = True,
     warn: "Warn" = lambda message: None,
+    name: "Optional[str]" = None,
 ) -> str:
-    """Place ``data`` in ``outgoing_path`` atomically and return its basename.
+    """Place ``data`` in ``outgoing_path`` atomically and return its basename
+    (``name``, or a new one).
 
     ``fallback_path`` is where to stage when ``staging_path`` is on another mount.
     Raises :class:`SpoolError` (with ``detail`` for the log) and leaves nothing
-    behind, neither in ``outgoing/`` nor in staging, when anything fails.
+    behind, neither in ``outgoing/`` nor in staging, when anything fails.  Once the
+    rename is done nothing raises: the call is Asterisk's, and the answer must say so.
     """
-    name = new_filename()
+    name = name or new_filename()
     target = join(outgoing_path, name)
     owner = _owner(file_owner, warn)
     staged = join(staging_path, name)
@@ -152,62 +156,120 @@ def done_path(outgoing_path: str) -> str:
     return join(dirname(abspath(outgoing_path)), DONE_DIR)
 
 
-def locate(places: "List[Tuple[str, str]]", name: str) -> "Optional[Tuple[str, str, posix.stat_result]]":
-    """``(where, text, stat)`` of call file ``name`` in the first of ``places``
-    ([(where, directory)]) that has it, or None.
+def places(outgoing_path: str, state_path: str) -> "List[Place]":
+    """Where a call's file can be, in the order calls move: outgoing/, outgoing_done/,
+    cancelled/, as (where, directory, follow): ``follow`` for the directory named in
+    the settings; the ones pbxcall or Asterisk make are never followed if a symlink."""
+    from .callstate import CANCELLED, DONE, OUTGOING
+    from .statedir import cancelled_path
+
+    return [(OUTGOING, outgoing_path, True), (DONE, done_path(outgoing_path), False),
+            (CANCELLED, cancelled_path(state_path), False)]
+
+
+def _opened(places: "List[Place]") -> "Iterator[Tuple[str, int]]":
+    """(where, directory descriptor) of each of ``places`` that exists as a directory."""
+    for place, directory, follow in places:
+        try:
+            dir_fd = open_dir(directory, follow=follow)
+        except (FileNotFoundError, NotRegularFile):
+            continue
+        try:
+            yield place, dir_fd
+        finally:
+            posix.close(dir_fd)
+
+
+def where(places: "List[Place]", name: str) -> "Optional[str]":
+    """The first of ``places`` that has ``name`` as a regular file (a stat, no read)."""
+    for place, dir_fd in _opened(places):
+        try:
+            if posix.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode & 0o170000 == 0o100000:
+                return place
+        except FileNotFoundError:
+            pass
+    return None
+
+
+def locate(places: "List[Place]", name: str) -> "Optional[Tuple[str, str, posix.stat_result]]":
+    """``(where, text, stat)`` of call file ``name`` in the first of ``places`` that
+    has it as a regular file, or None.
 
     Calls only move forward (outgoing/ to outgoing_done/ or cancelled/), so looking in
-    that order never misses a call that moves while we look.
+    that order never misses a call that moves while we look.  A directory, FIFO or
+    symlink by that name is not a call (fileio's rules): it is passed over.
     """
-    for where, directory in places:
+    for place, dir_fd in _opened(places):
         try:
-            fd = posix.open(join(directory, name), posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
-        except FileNotFoundError:
+            fd = open_file(name, posix.O_RDONLY, dir_fd=dir_fd)
+        except (FileNotFoundError, NotRegularFile):
             continue
         try:
             st = posix.fstat(fd)
             text = read_all(fd).decode("utf-8", "replace")
         finally:
             posix.close(fd)
-        return where, text, st
+        return place, text, st
     return None
 
 
 def move_out(outgoing_path: str, target_dir: str, name: str) -> bool:
-    """Rename ``outgoing/<name>`` into ``target_dir`` (one atomic step, same filesystem).
+    """Rename ``outgoing/<name>`` into ``target_dir`` (one atomic step, same filesystem;
+    ``target_dir`` made if missing, never followed if it is a symlink).
 
     False if the file was no longer there (Asterisk took it); SpoolError otherwise.
     """
+    source = target = -1
     try:
-        makedirs(target_dir, 0o750)
-        posix.rename(join(outgoing_path, name), join(target_dir, name))
+        source = open_dir(outgoing_path, follow=True)
+        target = open_dir(target_dir, create=True)
+        if posix.stat(name, dir_fd=source, follow_symlinks=False).st_mode & 0o170000 != 0o100000:
+            raise NotRegularFile(0, "not a regular file", name)
+        posix.rename(name, name, src_dir_fd=source, dst_dir_fd=target)
     except FileNotFoundError:
         return False
     except OSError as exc:
-        raise SpoolError(None, "cannot move %s out of %s into %s (must be the same filesystem): %s"
-                         % (name, outgoing_path, target_dir, exc))
+        raise SpoolError(None, "cannot move %s out of %s into %s (a real directory on the same "
+                               "filesystem): %s" % (name, outgoing_path, target_dir, exc))
+    finally:
+        for fd in (source, target):
+            if fd >= 0:
+                posix.close(fd)
     return True
 
 
-def prune(directories: "List[Tuple[str, float]]", now: float) -> int:
-    """Delete pbxcall's own files older than their limit: [(directory, max age s)] -> count.
+def prune(directories: "List[Tuple[str, float, bool]]", now: float) -> "Tuple[int, List[str]]":
+    """Delete pbxcall's own files older than their limit: [(directory, max age s,
+    follow)] -> (count, what could not be removed).
 
-    Only names :func:`is_call_name` accepts are touched; anything else stays.
+    Only regular files with names :func:`is_call_name` accepts are touched; anything
+    else stays, and a file that cannot be removed is reported, not a reason to stop.
     """
     removed = 0
-    for directory, max_age in directories:
+    problems: "List[str]" = []
+    for directory, max_age, follow in directories:
         try:
-            names = posix.listdir(directory)
+            dir_fd = open_dir(directory, follow=follow)
         except FileNotFoundError:
             continue
-        for name in names:
-            if not is_call_name(name):
-                continue
-            path = join(directory, name)
-            try:
-                if posix.lstat(path).st_mtime < now - max_age:
-                    posix.unlink(path)
-                    removed += 1
-            except FileNotFoundError:
-                pass
-    return removed
+        except OSError as exc:
+            problems.append("%s: not pruned: %s" % (directory, exc.strerror or exc))
+            continue
+        try:
+            for name in posix.listdir(dir_fd):
+                if not is_call_name(name):
+                    continue
+                try:
+                    st = posix.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    if st.st_mode & 0o170000 != 0o100000:
+                        problems.append("%s/%s: not a regular file, left alone" % (directory, name))
+                    elif st.st_mtime < now - max_age:
+                        posix.unlink(name, dir_fd=dir_fd)
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    problems.append("%s/%s: cannot remove: %s" % (directory, name, exc.strerror or exc))
+        finally:
+            posix.close(dir_fd)
+    return removed, problems

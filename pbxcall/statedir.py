@@ -15,7 +15,7 @@
 import posix
 import time
 
-from .fileio import append, join, open_state, read_all, rewrite
+from .fileio import NotRegularFile, append, join, open_dir, open_file, open_state, read_all, rewrite, write_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
@@ -31,22 +31,22 @@ def cancelled_path(state_path: str) -> str:
     return join(state_path, CANCELLED_DIR)
 
 
-def _shard(state_path: str, external_id: str) -> str:
+def _shard(external_id: str) -> str:
     import binascii
 
-    return join(state_path, INDEX_DIR, "%02x" % (binascii.crc32(external_id.encode("utf-8")) & 0xFF))
+    return "%s/%02x" % (INDEX_DIR, binascii.crc32(external_id.encode("utf-8")) & 0xFF)
 
 
 def index_add(state_path: str, external_id: str, filename: str) -> None:
     """Remember that ``filename`` is the newest call for ``external_id``."""
-    append(_shard(state_path, external_id), ("%s %s\n" % (filename, external_id)).encode("utf-8"), create_dirs=True)
+    append(_shard(external_id), ("%s %s\n" % (filename, external_id)).encode("utf-8"), state_path)
 
 
 def index_find(state_path: str, external_id: str) -> "List[str]":
     """Filenames of the calls with ``external_id``, newest first."""
     try:
-        fd = posix.open(_shard(state_path, external_id), posix.O_RDONLY | posix.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = open_state(state_path, _shard(external_id), posix.O_RDONLY)
+    except (FileNotFoundError, NotRegularFile):
         return []
     try:
         data = read_all(fd).decode("utf-8", "replace")
@@ -62,38 +62,45 @@ def index_find(state_path: str, external_id: str) -> "List[str]":
 
 def index_prune(state_path: str, keep: "Callable[[str], bool]") -> int:
     """Rewrite each shard with only the lines whose filename ``keep`` accepts -> lines dropped."""
+    try:
+        dir_fd = open_dir(join(state_path, INDEX_DIR))
+    except (FileNotFoundError, NotRegularFile):
+        return 0
+    try:
+        return sum(_prune_shard(dir_fd, name, keep) for name in posix.listdir(dir_fd) if len(name) == 2)
+    finally:
+        posix.close(dir_fd)
+
+
+def _prune_shard(dir_fd: int, name: str, keep: "Callable[[str], bool]") -> int:
     import fcntl
 
-    directory = join(state_path, INDEX_DIR)
     try:
-        names = posix.listdir(directory)
-    except FileNotFoundError:
+        fd = open_file(name, posix.O_RDWR, dir_fd=dir_fd)
+    except (FileNotFoundError, NotRegularFile):
         return 0
-    dropped = 0
-    for name in names:
-        if len(name) != 2:
-            continue
-        path = join(directory, name)
-        fd = posix.open(path, posix.O_RDWR | posix.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        lines = read_all(fd).decode("utf-8", "replace").splitlines(True)
+        kept = [line for line in lines if keep(line.partition(" ")[0])]
+        if len(kept) == len(lines):
+            return 0
+        temporary = name + ".new"
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            lines = read_all(fd).decode("utf-8", "replace").splitlines(True)
-            kept = [line for line in lines if keep(line.partition(" ")[0])]
-            if len(kept) == len(lines):
-                continue
-            dropped += len(lines) - len(kept)
-            temporary = path + ".new"
-            with open(temporary, "w", encoding="utf-8") as stream:
-                stream.write("".join(kept))
+            posix.unlink(temporary, dir_fd=dir_fd)  # left by a process killed mid-rewrite
+        except FileNotFoundError:
+            pass
+        out = open_file(temporary, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL, dir_fd=dir_fd)
+        try:
+            write_all(out, "".join(kept).encode("utf-8"))
             # Appends that raced the rewrite went to the old file: carry them over.
-            tail = read_all(fd).decode("utf-8", "replace")
-            if tail:
-                with open(temporary, "a", encoding="utf-8") as stream:
-                    stream.write(tail)
-            posix.rename(temporary, path)
+            write_all(out, read_all(fd))
         finally:
-            posix.close(fd)
-    return dropped
+            posix.close(out)
+        posix.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return len(lines) - len(kept)
+    finally:
+        posix.close(fd)
 
 
 class Dedupe:
@@ -103,7 +110,8 @@ class Dedupe:
     """
 
     def __init__(self, state_path: str, key_name: str, from_: str, window: int) -> None:
-        self.path = join(state_path, "dedupe.%s.%s" % (key_name, from_))
+        self.state_path = state_path
+        self.name = "dedupe.%s.%s" % (key_name, from_)
         self.window = window
         self.fd = -1
         self.size = 0
@@ -114,7 +122,7 @@ class Dedupe:
             return self
         import fcntl
 
-        self.fd = open_state(self.path, posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC)
+        self.fd = open_state(self.state_path, self.name, posix.O_RDWR | posix.O_CREAT)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         now = time.time()
         data = read_all(self.fd)
@@ -130,18 +138,24 @@ class Dedupe:
                     self.entries.append((stamp, parts[1], parts[2], parts[3], parts[4]))
         return self
 
-    def find(self, to: str, external_id: "Optional[str]") -> "Optional[Tuple[str, Optional[float]]]":
-        """(filename, scheduled_at or None) of a recent identical call, or None."""
+    def find(self, to: str, external_id: "Optional[str]",
+             queued: "Callable[[str], bool]") -> "Optional[Tuple[str, Optional[float]]]":
+        """(filename, scheduled_at or None) of a recent identical call, or None.
+
+        Only a call whose file ``queued`` still finds counts: a cancelled call (moved to
+        cancelled/) or one that never reached the spool does not stop a new click.
+        """
         for _, filename, seen_to, seen_id, scheduled in reversed(self.entries):
-            if seen_to == to and seen_id == (external_id or "-"):
+            if seen_to == to and seen_id == (external_id or "-") and queued(filename):
                 return filename, (float(scheduled) if scheduled != "-" else None)
         return None
 
-    def record(self, filename: str, to: str, external_id: "Optional[str]", scheduled: "Optional[float]") -> None:
+    def record(self, filename: str, to: str, external_id: "Optional[str]", scheduled: "Optional[int]") -> None:
+        """Remember the call; ``scheduled`` is whole seconds, as the answer gives it."""
         if self.fd < 0:
             return
         self.entries.append((time.time(), filename, to, external_id or "-",
-                             "%.0f" % scheduled if scheduled is not None else "-"))
+                             "%d" % scheduled if scheduled is not None else "-"))
         rewrite(self.fd, "".join("%.3f %s %s %s %s\n" % entry for entry in self.entries).encode("utf-8"), self.size)
 
     def __exit__(self, *exc: object) -> None:
@@ -157,19 +171,23 @@ def prune_due(state_path: str, now: float) -> "Optional[int]":
     """
     import fcntl
 
-    stamp = join(state_path, "prune.stamp")
     try:
-        if now - posix.stat(stamp).st_mtime < PRUNE_EVERY:
+        if now - posix.lstat(join(state_path, "prune.stamp")).st_mtime < PRUNE_EVERY:
             return None
     except FileNotFoundError:
         pass
-    fd = open_state(join(state_path, "prune.lock"), posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC)
+    fd = open_state(state_path, "prune.lock", posix.O_RDWR | posix.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        stamp = open_state(state_path, "prune.stamp", posix.O_WRONLY | posix.O_CREAT)
+        try:
+            posix.utime(stamp, (now, now))
+        finally:
+            posix.close(stamp)
+    except BlockingIOError:
         posix.close(fd)
         return None  # another process is pruning
-    with open(stamp, "w"):
-        pass
-    posix.utime(stamp, (now, now))
+    except BaseException:
+        posix.close(fd)
+        raise
     return fd

@@ -232,7 +232,7 @@ def test_one_log_line_per_request_without_the_key(client, app, spool):
 def test_log_line_cannot_be_forged(client, app):
     client("from=101&to=12+outcome%3Dok+key%3Dadmin", status=400)
     lines = app.log.getvalue().splitlines()
-    assert len(lines) == 1 and " to=12\\x20outcome=ok\\x20key=admin " in lines[0]
+    assert len(lines) == 1 and " to=12\\x20outcome\\x3dok\\x20key\\x3dadmin " in lines[0]
 
 
 def test_key_names_in_the_log(app_factory):
@@ -334,15 +334,29 @@ def test_loads_is_json_loads(value):
     assert loads(" \n" + json.dumps(value, indent=2) + "\t") == value
 
 
+def strict_json(text):
+    """json.loads as jsonwire reads: no NaN or Infinity (not JSON), and a name given
+    twice in an object with different values is an error (json keeps the last)."""
+    def constant(name):
+        raise ValueError(name)
+
+    def pairs(items):
+        result = {}
+        for name, value in items:
+            if name in result and result[name] != value:
+                raise ValueError("duplicate %r" % name)
+            result[name] = value
+        return result
+    return json.loads(text, parse_constant=constant, object_pairs_hook=pairs)
+
+
 @settings(max_examples=3000)
 @given(st.text(alphabet='{}[]":,0123456789.eE+-truefalsn \\u\t\nd8A', max_size=24) | st.text(max_size=20))
 def test_loads_fails_where_strict_json_loads_fails(text):
     from pbxcall.jsonwire import loads
 
-    def strict(name):  # json.loads takes NaN and Infinity, which are not JSON; loads does not
-        raise ValueError(name)
     try:
-        expected = json.loads(text, parse_constant=strict)
+        expected = strict_json(text)
     except ValueError:
         with pytest.raises(ValueError):
             loads(text)
@@ -360,15 +374,32 @@ def test_loads_refuses_what_is_not_json(text):
 @pytest.mark.parametrize("text", [
     "-0", "0.5", "1e5", "1E+2", "2e-3", "1e400", "-1.5E-7", "123456789012345678901234567890", '"\\ud83d\\ude00"',
     '"\\ud83d"', '"\\u00e9\\n\\t\\/\\\\\\""', '"\\uDC00\\uD800"', "  [ ]  ", '{"a": {"b": [1, 2, {}]}}',
-    '{"a": 1, "a": 2}', "01", "1.", ".5", "-", "--1", "1e", "1e+", '"\\x"', '"\\u12"', '"a\tb"', "[1,]",
+    '{"a": 1, "a": 1}', '{"a": [1], "a": [1]}',
+    "01", "1.", ".5", "-", "--1", "1e", "1e+", '"\\x"', '"\\u12"', '"a\tb"', "[1,]",
     '{"a":1,}', "[1 2]", '{"a" 1}', "{1: 2}", "tru", "nul", '"abc', "[", "{", "\ufeff1",
 ])
 def test_loads_edge_cases_like_json(text):
     from pbxcall.jsonwire import loads
     try:
-        expected = json.loads(text)
+        expected = strict_json(text)
     except ValueError:
         with pytest.raises(ValueError):
             loads(text)
     else:
         assert loads(text) == expected and type(loads(text)) is type(expected)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"a": 1, "a": 2}', "given twice"), ('{"to": "1", "x": 0, "to": "2"}', "given twice"),
+    ('{"a": {"b": 1}, "a": {"b": 2}}', "given twice"),
+    ("[" * 33 + "]" * 33, "Nested more than 32"), ('{"a": ' * 33 + "1" + "}" * 33, "Nested more than 32"),
+    ("[" * 100000, "Nested more than 32"),
+])
+def test_loads_refuses_ambiguous_names_and_deep_nesting(text, problem):
+    """Where jsonwire refuses what json takes: a name with two values (json keeps the
+    last, so a reader of the first would be fooled), and nesting past 32 (json raises
+    RecursionError somewhere past 1,000)."""
+    from pbxcall.jsonwire import loads
+    with pytest.raises(ValueError, match=problem):
+        loads(text)
+    assert loads("[" * 32 + "]" * 32) == json.loads("[" * 32 + "]" * 32)

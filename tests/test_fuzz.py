@@ -1,8 +1,10 @@
 """Bad input at scale: at least 10,000 generated requests against the WSGI app.
 
 Any bytes in the query string, the headers and the body; oversize bodies, lying
-Content-Lengths, huge headers.  Never a 500, never a traceback, and any call file
-written has only the template's lines.
+Content-Lengths, huge headers; JSON nested hundreds deep, names given twice, numbers
+of any size; paths with more after an endpoint; status and cancel of names that are
+a directory, a FIFO or a symlink in the spool.  Never a 500, never a hang, never a
+traceback, and any call file written has only the template's lines.
 """
 
 import io
@@ -28,8 +30,22 @@ plausible_query = st.fixed_dictionaries({}, optional={
     "from": st.one_of(st.from_regex(r"\A[0-9]{2,8}\Z"), st.text(max_size=12)),
     "to": st.one_of(st.from_regex(r"\A\+?[0-9]{3,15}\Z"), st.text(max_size=20)),
     "external_id": st.one_of(st.from_regex(r"\A[A-Za-z0-9._:@/+=-]{1,20}\Z"), st.text(max_size=20)),
+    "at": st.one_of(st.from_regex(r"\A[0-9]{1,40}\Z"), st.text(max_size=30)),
+    "delay": st.one_of(st.from_regex(r"\A[0-9]{1,40}\Z"), st.text(max_size=10)),
+    "filename": st.one_of(st.sampled_from(["call-%016x" % index for index in range(4)]), st.text(max_size=24)),
     "junk": st.text(max_size=20),
 }).map(urllib.parse.urlencode)
+#: names like calls that are not regular files in the fuzz spool (see ``world``)
+ODD_NAMES = ["call-%016x" % index for index in range(4)]
+nested = st.tuples(st.integers(1, 400), st.sampled_from(["[", '{"from": '])).map(
+    lambda case: (case[1] * case[0] + "1" + ("]" if case[1] == "[" else "}") * case[0]).encode())
+duplicated = st.tuples(st.sampled_from(["from", "to", "external_id", "at", "junk"]), st.text(max_size=8),
+                       st.text(max_size=8)).map(
+    lambda case: ('{"%s": %s, "to": "89998887766", "from": "101", "%s": %s}'
+                  % (case[0], json.dumps(case[1]), case[0], json.dumps(case[2]))).encode())
+huge_numbers = st.fixed_dictionaries({}, optional={
+    "from": st.integers(), "to": st.integers(), "delay": st.integers(), "at": st.integers(),
+    "external_id": st.integers(-10 ** 400, 10 ** 400)}).map(lambda d: json.dumps(d).encode())
 
 
 def mostly(usual, other, percent=80):
@@ -40,7 +56,10 @@ def mostly(usual, other, percent=80):
 request = st.fixed_dictionaries({
     "REQUEST_METHOD": mostly(st.sampled_from(["GET", "POST"]),
                              st.one_of(st.sampled_from(["PUT", "HEAD", "OPTIONS", "get"]), latin1)),
-    "PATH_INFO": mostly(st.just("/api/make_call.php"), st.one_of(st.just("/api/other.php"), latin1), 90),
+    "PATH_INFO": mostly(st.just("/api/make_call.php"), st.one_of(
+        st.sampled_from(["/api/call_status.php", "/api/cancel_call.php", "/api/other.php",
+                         "/api/make_call.php/make_call.php", "/api/call_status.php/make_call.php",
+                         "/api/make_call.php/", "/make_call.php/x/make_call.php"]), latin1), 80),
     "QUERY_STRING": mostly(plausible_query, latin1, 60),
     "HTTP_AUTHORIZATION": mostly(st.just("Bearer " + SEED_KEY), st.one_of(
         st.none(), latin1, latin1.map(lambda text: "Bearer " + text)), 70),
@@ -52,6 +71,7 @@ request = st.fixed_dictionaries({
                                       st.one_of(st.text(max_size=20), st.integers(), st.none(), st.booleans(),
                                                 st.lists(st.integers(), max_size=2))).map(
                                                     lambda d: json.dumps(d).encode()),
+                      nested, duplicated, huge_numbers,
                       st.integers(64 * 1024 - 2, 64 * 1024 + 2).map(lambda n: b"x" * n)),
     "length": st.one_of(st.just("actual"), st.none(), st.sampled_from(["-1", "abc", "99999999", "0", "3"])),
     "huge": st.one_of(st.none(), st.integers(1, 20000).map(lambda n: "h" * n)),
@@ -62,6 +82,14 @@ request = st.fixed_dictionaries({
 def world():
     base = tempfile.mkdtemp(prefix="pbxcall-fuzz-", dir=FAST_TMP)
     spool = Spool(base)
+    done = os.path.join(base, "outgoing_done")
+    os.mkdir(done)
+    # Names like calls that are not calls: a directory, a FIFO, symlinks (to a file, dangling).
+    for directory in (spool.outgoing, done):
+        os.mkdir(os.path.join(directory, ODD_NAMES[0]))
+        os.mkfifo(os.path.join(directory, ODD_NAMES[1]))
+        os.symlink("/etc/hostname", os.path.join(directory, ODD_NAMES[2]))
+        os.symlink("/nonexistent/x", os.path.join(directory, ODD_NAMES[3]))
     log = io.StringIO()
     app = make_app(Settings.from_mapping(spool.config()), log)
     yield app, spool, log
@@ -99,6 +127,8 @@ def test_no_request_breaks_pbxcall(world, case):
     log.seek(0)
     log.truncate()
     for name in spool.calls():
+        if name in ODD_NAMES:
+            continue
         keywords = [keyword for keyword, _ in spool_lines(spool.read(name))]
         # without and with external_id
         assert keywords in (TEMPLATE_KEYWORDS[:9] + ["Archive"], TEMPLATE_KEYWORDS)

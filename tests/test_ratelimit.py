@@ -30,14 +30,14 @@ def test_parse_rate_refuses(text):
 def test_window_counts_slices_and_errs_on_the_safe_side(spool):
     state = os.path.join(spool.base, "state")
     for second in range(3):
-        hit(state, [("key.a", (3, 60))], now=1000.0 + second)
+        hit(state, [("key.a", (3, 60))], clock=lambda: 1000.0 + second)
     with pytest.raises(RateLimited) as info:
-        hit(state, [("key.a", (3, 60))], now=1030.0)
+        hit(state, [("key.a", (3, 60))], clock=lambda: 1030.0)
     # The 1000.0 request leaves the window at 1060.0; its one-second slice at 1061.0.
     assert info.value.retry_after == 31 and info.value.headers == [("Retry-After", "31")]
     with pytest.raises(RateLimited):
-        hit(state, [("key.a", (3, 60))], now=1060.5)
-    hit(state, [("key.a", (3, 60))], now=1061.0)
+        hit(state, [("key.a", (3, 60))], clock=lambda: 1060.5)
+    hit(state, [("key.a", (3, 60))], clock=lambda: 1061.0)
     with open(os.path.join(state, "rate.key.a")) as stream:
         assert stream.read().split() == ["1001", "1", "1002", "1", "1061", "1"]
 
@@ -55,7 +55,7 @@ def test_never_more_than_the_limit_in_any_window(count, seconds, gaps):
         for gap in gaps:
             now += gap * seconds / 30
             try:
-                hit(state, [("key.k", (count, seconds))], now=now)
+                hit(state, [("key.k", (count, seconds))], clock=lambda: now)
                 allowed.append(now)
             except RateLimited as exc:
                 assert exc.retry_after >= 1
@@ -68,19 +68,19 @@ def test_never_more_than_the_limit_in_any_window(count, seconds, gaps):
 def test_state_files_stay_small(spool):
     state = os.path.join(spool.base, "state")
     for index in range(5000):
-        hit(state, [("key.big", (1000000, 60))], now=1000.0 + index * 0.1)
+        hit(state, [("key.big", (1000000, 60))], clock=lambda: 1000.0 + index * 0.1)
     assert os.path.getsize(os.path.join(state, "rate.key.big")) < 61 * 16
 
 
 def test_a_refused_request_costs_no_slot_in_any_bucket(spool):
     state = os.path.join(spool.base, "state")
-    hit(state, [("from.101", (1, 60))], now=1000.0)
+    hit(state, [("from.101", (1, 60))], clock=lambda: 1000.0)
     with pytest.raises(RateLimited):
-        hit(state, [("key.a", (2, 60)), ("from.101", (1, 60))], now=1001.0)
-    hit(state, [("key.a", (2, 60)), ("from.102", (1, 60))], now=1002.0)
-    hit(state, [("key.a", (2, 60)), ("from.103", (1, 60))], now=1003.0)  # key.a had only one use before
+        hit(state, [("key.a", (2, 60)), ("from.101", (1, 60))], clock=lambda: 1001.0)
+    hit(state, [("key.a", (2, 60)), ("from.102", (1, 60))], clock=lambda: 1002.0)
+    hit(state, [("key.a", (2, 60)), ("from.103", (1, 60))], clock=lambda: 1003.0)  # key.a had only one use before
     with pytest.raises(RateLimited):
-        hit(state, [("key.a", (2, 60))], now=1004.0)
+        hit(state, [("key.a", (2, 60))], clock=lambda: 1004.0)
 
 
 def test_defaults_are_on():

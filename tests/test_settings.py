@@ -21,8 +21,11 @@ def load(**data):
 
 
 def refused(data):
+    """The detail of the ConfigError for ``data`` (a mapping, or JSON text)."""
+    from pbxcall.settings import parse_text
+
     with pytest.raises(ConfigError) as info:
-        Settings.from_mapping(data, "test.json")
+        Settings.from_mapping(parse_text(data, "test.json") if isinstance(data, str) else data, "test.json")
     assert info.value.message == "Invalid configuration"
     return info.value.detail
 
@@ -85,7 +88,16 @@ def test_api_key_and_api_keys_together():
     (dict(MINIMAL, wait_time=1.5), "wait_time"),
     (dict(MINIMAL, archive="yes"), "archive must be true or false"),
     (dict(MINIMAL, outgoing_path=5), "outgoing_path must be a string"),
-    (dict(MINIMAL, outgoing_path=""), "outgoing_path must not be empty"),
+    (dict(MINIMAL, outgoing_path=""), "outgoing_path must be an absolute path"),
+    # issue 13 item 8: a relative path would be resolved against Apache's working directory
+    (dict(MINIMAL, outgoing_path="spool/outgoing"), "outgoing_path must be an absolute path"),
+    (dict(MINIMAL, outgoing_temp_path="tmp"), "outgoing_temp_path must be an absolute path"),
+    (dict(MINIMAL, state_path="./state"), "state_path must be an absolute path"),
+    (dict(MINIMAL, log_file="pbxcall.log"), "log_file must be an absolute path"),
+    (dict(MINIMAL, audit_log="../audit.jsonl"), "audit_log must be an absolute path"),
+    # issue 13 item 2: a name given twice, nesting past the reader's limit
+    ('{"api_key": "k-123456789", "api_key": "k-987654321"}', "given twice"),
+    ('{"api_key": "k-123456789", "x": ' + "[" * 40 + "]" * 40 + "}", "Nested more than 32"),
     (dict(MINIMAL, outgoing_context="from internal"), "outgoing_context"),
     (dict(MINIMAL, channel_context="a;b"), "channel_context"),
     (dict(MINIMAL, caller_id="{name}"), "caller_id template"),
@@ -193,3 +205,34 @@ def test_lookup_order(tmp_path, monkeypatch):
 def test_package_path_is_beside_the_package():
     assert settings_module.PACKAGE_PATH == os.path.join(ROOT, ".api.env.json")
     assert shutil.os.path.isdir(os.path.join(os.path.dirname(settings_module.PACKAGE_PATH), "pbxcall"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "directory", "huge"])
+def test_item7_settings_that_are_not_a_small_regular_file_are_refused_at_once(tmp_path, kind):
+    """Issue 13 item 7: a FIFO or /dev/zero named as the settings hung the request."""
+    import threading
+
+    path = str(tmp_path / "api.env.json")
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev_zero":
+        os.symlink("/dev/zero", path)
+    elif kind == "directory":
+        os.mkdir(path)
+    else:
+        with open(path, "w") as stream:
+            stream.write('{"api_key": "k-123456789", "x": "%s"}' % ("a" * 2 * 1024 * 1024))
+    result = []
+    worker = threading.Thread(target=lambda: result.append(_config_error(path)), daemon=True)
+    worker.start()
+    worker.join(5)
+    assert result, "reading the settings hung"
+    assert "cannot be read" in result[0], result
+
+
+def _config_error(path):
+    try:
+        Settings.from_file(path)
+    except ConfigError as exc:
+        return exc.detail
+    return None
