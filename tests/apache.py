@@ -85,6 +85,11 @@ class Apache:
         self.error_log = os.path.join(self.base, "error.log")
         self.conf = os.path.join(self.base, "httpd.conf")
         self.site_conf = self.shipped_config(edit) if site is None else self.write_site(site(self))
+        other = os.path.join(self.base, "other.cgi")  # prints whether Authorization reached it
+        with open(other, "w") as stream:
+            stream.write("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+                         "if [ -n \"$HTTP_AUTHORIZATION\" ]; then echo has-authorization; else echo none; fi\n")
+        os.chmod(other, 0o755)
         with open(self.conf, "w") as stream:
             stream.write(self.main_config(mpm, cgi_module))
         self.proc = None
@@ -124,7 +129,8 @@ class Apache:
 
     def main_config(self, mpm, cgi_module):
         modules = ["mpm_" + mpm, "authz_core", "authz_host", "alias", "env", "setenvif", "headers"]
-        modules.append("wsgi" if self.style == "wsgi" else cgi_module)
+        if self.style == "wsgi" or cgi_module:  # None: no CGI module at all (a2dismod cgi cgid)
+            modules.append("wsgi" if self.style == "wsgi" else cgi_module)
         lines = ["LoadModule %s_module %s/mod_%s.so" % (name, MODULES, name) for name in modules]
         lines += ["LoadModule %s %s" % pair for pair in self.extra_modules]
         lines += [
@@ -138,6 +144,9 @@ class Apache:
             "DocumentRoot %s" % self.base,
             "<Directory />\n    Require all denied\n</Directory>",
             "ScriptSock %s/cgid.sock" % self.base if "cgid" in modules else "",
+            "Alias /other.cgi %s/other.cgi" % self.base,  # another CGI script on the same server
+            "<Location /other.cgi>\n    SetHandler cgi-script\n    Options +ExecCGI\n    Require all granted\n"
+            "</Location>",
             "WSGISocketPrefix %s/wsgi" % self.base
             if self.style == "wsgi" or any(name == "wsgi_module" for name, _ in self.extra_modules) else "",
             "StartServers 2\nMaxRequestWorkers 64\nServerLimit 64" if mpm == "prefork" else "",

@@ -160,7 +160,8 @@ def test_without_auth_passing_the_client_gets_401_and_the_log_the_hint():
 
 
 def test_without_setenvif_the_246_config_gets_401_too():
-    edit = lambda text: re.sub(r"\nSetEnvIf Authorization [^\n]*\n", "\n", text)  # noqa: E731
+    assert "SetEnvIf Authorization" in open(os.path.join(apache_mod.ROOT, "apache", "pbxcall-2.4.6.conf")).read()
+    edit = lambda text: re.sub(r"\n *SetEnvIf Authorization [^\n]*\n", "\n", text)  # noqa: E731
     with Apache("2.4.6", mpm="prefork", cgi_module="cgi", edit=edit) as server:
         status, _, body = server.request(SEED)
         assert (status, json.loads(body.decode())["code"]) == (401, "unauthorized")
@@ -237,3 +238,59 @@ def test_status_and_cancel_through_apache(server):
     status, _, body = server.request("/api/cancel_call.php?filename=" + name, method="POST", body=b"")
     assert (status, json.loads(body.decode())["state"]) == (200, "cancelled"), body
     assert name not in server.calls()
+
+
+# -- field trials (issue 13) ----------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/api/make_call.php/make_call.php", "/api/call_status.php/make_call.php",
+                                  "/api/cancel_call.php/x", "/api/make_call.php/"])
+def test_item10_every_url_under_an_endpoint_is_ip_checked_and_a_json_404(server, path):
+    """mod_wsgi let a denied address reach pbxcall through an extra path segment; the
+    CGI configs answered Apache's HTML 403.  Now: denied as JSON, allowed as JSON 404."""
+    before = server.calls()
+    status, headers, body = server.request(path + "?from=101&to=89998887766", source="127.0.0.2")
+    assert (status, json.loads(body.decode())["code"]) == (403, "forbidden"), body
+    status, headers, body = server.request(path + "?from=101&to=89998887766")
+    assert (status, json.loads(body.decode())["code"]) == (404, "not_found"), body
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert server.calls() == before
+
+
+@pytest.mark.parametrize("style, mpm", [("2.4", "event"), ("2.4.6", "prefork")])
+def test_item11_without_a_cgi_module_the_endpoints_fail_closed(style, mpm):
+    """After a2dismod cgi cgid, ScriptAlias served the script's source as 200 text/plain."""
+    with Apache(style, mpm=mpm, cgi_module=None) as server:
+        for path in (SEED, "/api/call_status.php?filename=call-0000000000000000"):
+            status, headers, body = server.request(path)
+            assert (status, json.loads(body.decode())["code"]) == (503, "service_unavailable"), body
+            assert b"import" not in body and headers["content-type"] == "application/json; charset=utf-8"
+        assert server.calls() == []
+
+
+def test_item12_the_246_config_passes_authorization_to_pbxcall_only(cgi_246):
+    status, _, body = cgi_246.request("/other.cgi")
+    assert (status, body.strip()) == (200, b"none")
+    assert cgi_246.request(SEED)[0] == 200  # pbxcall still gets it
+
+
+def test_item18_apaches_own_json_errors_are_not_cached(server):
+    status, headers, _ = server.request(SEED, source="127.0.0.2")
+    assert (status, headers.get("cache-control")) == (403, "no-store")
+
+
+def test_item18_apaches_own_500_is_json_and_not_cached():
+    def broken(server):
+        script = os.path.join(server.install, "cgi-bin", "broken")
+        with open(script, "w") as stream:
+            stream.write("#!/bin/sh\nexit 3\n")
+        os.chmod(script, 0o755)
+        with open(os.path.join(apache_mod.ROOT, "apache", "pbxcall.conf")) as stream:
+            text = stream.read()
+        return (text.replace(apache_mod.SHIPPED_INSTALL_DIR, server.install)
+                .replace(apache_mod.SHIPPED_CONFIG, server.config)
+                .replace("ScriptAlias /api/make_call.php %s/cgi-bin/pbxcall" % server.install,
+                         "ScriptAlias /api/make_call.php %s" % script))
+    with Apache("2.4", site=broken) as server:
+        status, headers, body = server.request(SEED)
+        assert (status, json.loads(body.decode())["code"]) == (500, "internal_error"), body
+        assert headers.get("cache-control") == "no-store"

@@ -100,3 +100,87 @@ def test_fail2ban_filter_on_apache_error_log(fail2ban_regex):
                 stream.write(server.log())
             count, out = matched(fail2ban_regex, log)
             assert count == 3, (style, out)
+
+
+# -- forging a ban (issue 13 item 9) ------------------------------------------------------
+
+FORGED = "pbxcall: time=2026-01-01T00:00:00Z outcome=unauthorized status=401 client=6.6.6.6 key=-"
+Q = FORGED.replace(" ", "%20").replace("=", "%3D")
+
+
+def forging_requests():
+    """(path with query, extra headers) that each try to put FORGED into a log line:
+    in the path of a 404, after an endpoint, in every field, split by a newline, in a
+    Referer, in the Authorization header."""
+    return [
+        ("/" + FORGED.replace(" ", "%20"), {}),
+        ("/api/make_call.php/" + Q, {}),
+        ("/x/" + Q + "/make_call.php", {}),
+        ("/api/make_call.php?from=101&to=" + Q, {}),
+        ("/api/make_call.php?from=" + Q + "&to=89998887766", {}),
+        ("/api/make_call.php?from=101&to=89998887766&external_id=" + Q, {}),
+        ("/api/make_call.php?from=101&to=89998887766&delay=" + Q, {}),
+        ("/api/make_call.php?from=101&to=89998887766&at=" + Q, {}),
+        ("/api/call_status.php?filename=" + Q, {}),
+        ("/api/call_status.php?external_id=" + Q, {}),
+        ("/api/make_call.php?from=101&to=1%0A" + Q, {}),
+        ("/api/make_call.php?from=101&to=1%0D%0A" + Q, {}),
+        ("/api/make_call.php?from=101&to=89998887766", {"Referer": FORGED}),
+        ("/api/make_call.php?from=101&to=89998887766", {"X-Forwarded-For": "6.6.6.6"}),
+    ]
+
+
+def assert_no_forged_ban(fail2ban_regex, log_path, genuine):
+    """fail2ban's filter over the log bans exactly the ``genuine`` 401s, all 127.0.0.1
+    (a genuine line may end with a forged Referer: the address fail2ban takes is the real one)."""
+    out = subprocess.run([fail2ban_regex, "-o", "ip", log_path, FILTER], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True).stdout
+    assert out.split() == ["127.0.0.1"] * genuine, out
+
+
+def test_item9_no_ban_can_be_forged_through_the_dev_server(fail2ban_regex, spool, write_config):
+    import socket
+    import sys
+
+    log = os.path.join(spool.base, "pbxcall.log")
+    config = write_config(log_file=log, api_key="forge-test-key-0123456")
+    server = subprocess.Popen([sys.executable, "-m", "pbxcall", "serve", "--config", config, "--port", "0"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        port = int(re.search(r"http://[0-9.]+:(\d+)/", server.stdout.readline()).group(1))
+        genuine = 0
+        for path, headers in forging_requests():
+            for auth in ("Bearer forge-test-key-0123456", "Bearer wrong-" + Q):
+                with socket.create_connection(("127.0.0.1", port)) as sock:
+                    lines = ["GET %s HTTP/1.0" % path, "Authorization: " + auth]
+                    lines += ["%s: %s" % pair for pair in headers.items()]
+                    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+                    answer = sock.makefile("rb").read()
+                genuine += b" 401 " in answer.split(b"\r\n")[0]
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert genuine >= 10
+    assert_no_forged_ban(fail2ban_regex, log, genuine)
+
+
+@pytest.mark.parametrize("style, mpm, module", [("2.4", "event", "cgid"), ("2.4.6", "prefork", "cgi"),
+                                                ("wsgi", "event", None)])
+def test_item9_no_ban_can_be_forged_through_apache(fail2ban_regex, style, mpm, module, tmp_path):
+    """All three shipped configs; also from a denied address (Apache's AH01630 lines
+    echo the path) and with Apache's own 404 for a path outside pbxcall."""
+    from apache import Apache, available
+    if not available():
+        pytest.fail("apache2 is not installed")
+    with Apache(style, mpm=mpm, cgi_module=module or "cgid") as server:
+        genuine = 0
+        for path, headers in forging_requests():
+            for auth, source in (("Bearer wrong-" + Q, "127.0.0.1"), (True, "127.0.0.1"), (True, "127.0.0.2")):
+                status, _, _ = server.request(path, headers=headers, auth=auth, source=source)
+                genuine += status == 401
+        log = str(tmp_path / "error.log")
+        with open(log, "w") as stream:
+            stream.write(server.log())
+        assert "6.6.6.6" in server.log()  # the attempts did reach the log
+    assert genuine >= 10
+    assert_no_forged_ban(fail2ban_regex, log, genuine)
