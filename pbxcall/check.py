@@ -121,12 +121,17 @@ def check(path: Optional[str] = None, user: Optional[str] = None) -> List[Findin
         problem("%s -> remove it or correct its name (see README: Settings)" % warning)
     for key in settings.keys:
         if len(key.secret) < MIN_KEY_LENGTH:
-            problem("key %r has %d characters -> use %d or more random ones: %s"
-                    % (key.name, len(key.secret), MIN_KEY_LENGTH, KEYGEN))
+            # The API serves it (a CRM's existing key must keep working after a drop-in
+            # migration): a hint to rotate, not a problem.
+            findings.append(("hint", "key %r has %d characters -> when you next rotate it, use %d or more "
+                                     "random ones: %s" % (key.name, len(key.secret), MIN_KEY_LENGTH, KEYGEN)))
     findings.extend(_directories(settings, user))
+    findings.extend(_ownership(settings.state_path, user))
+    findings.extend(_cgi_module())
     if settings.channel_context != RECOMMENDED_CONTEXT:
-        findings.append(("hint", "channel_context is %r -> \"channel_context\": %r keeps the agent's voicemail "
-                                 "from answering the first leg" % (settings.channel_context, RECOMMENDED_CONTEXT)))
+        findings.append(("hint", "channel_context is %s -> %s keeps the agent's voicemail from answering the "
+                                 "first leg" % (json.dumps(settings.channel_context),
+                                                _setting("channel_context", RECOMMENDED_CONTEXT))))
     return findings
 
 
@@ -153,17 +158,122 @@ def _directories(settings: Settings, user: Optional[str]) -> List[Finding]:
                                                                   user or "asterisk", path)))
     table = mounts()
     outgoing_mount = mount_of(settings.outgoing_path, table)
-    fallback = fallback_staging(settings.outgoing_path)
+    spool = os.path.dirname(os.path.abspath(settings.outgoing_path))
+    suggested = {"outgoing_temp_path": fallback_staging(settings.outgoing_path),
+                 "state_path": os.path.join(spool, "pbxcall")}
     for name, path in (("outgoing_temp_path", settings.outgoing_temp_path), ("state_path", settings.state_path)):
         if mount_of(path, table) != outgoing_mount:
             findings.append(("problem", "%s %s is on another mount than outgoing_path %s: rename() fails with "
-                                        "EXDEV -> \"%s\": %r" % (name, path, settings.outgoing_path, name,
-                                                                  fallback if name != "state_path" else
-                                                                  os.path.join(os.path.dirname(fallback),
-                                                                               "pbxcall"))))
+                                        "EXDEV -> %s" % (name, path, settings.outgoing_path,
+                                                         _same_mount_fix(name, path, suggested[name], spool, table,
+                                                                         outgoing_mount))))
     staging = os.path.realpath(settings.outgoing_temp_path)
     if any(staging == d or staging.startswith(d + "/") for d in PRIVATE_TMP_DIRS):
         findings.append(("problem", "outgoing_temp_path %s is private to Apache (systemd PrivateTmp=true), "
-                                    "another mount than the spool -> \"outgoing_temp_path\": %r"
-                         % (settings.outgoing_temp_path, fallback)))
+                                    "another mount than the spool -> %s"
+                         % (settings.outgoing_temp_path, _setting("outgoing_temp_path",
+                                                                  suggested["outgoing_temp_path"]))))
     return findings
+
+
+def _setting(name: str, value: str) -> str:
+    """A settings line to paste into the JSON file: ``"name": "value"`` (JSON quoting)."""
+    return "%s: %s" % (json.dumps(name), json.dumps(value))
+
+
+def _same_mount_fix(name: str, path: str, suggested: str, spool: str, table: List[Tuple[str, str]],
+                    outgoing_mount: str) -> str:
+    """The fix for ``path`` being on another mount: the suggested place when it is on the
+    spool's mount and is not ``path`` itself, else a directory to create there."""
+    if os.path.realpath(suggested) != os.path.realpath(path) and mount_of(suggested, table) == outgoing_mount:
+        return _setting(name, suggested)
+    return ("create a directory on the spool's filesystem (mkdir %s; it must not be a separate mount) and set %s"
+            % (os.path.join(spool, "pbxcall-" + name.split("_")[0]), _setting(name, os.path.join(
+                spool, "pbxcall-" + name.split("_")[0]))))
+
+
+def _ownership(state_path: str, user: Optional[str]) -> List[Finding]:
+    """Anything under ``state_path`` not owned by ``user``: a root-run command before
+    pbxcall switched users, or a hand-made file.  The web server cannot write it."""
+    import pwd
+
+    if not os.path.isdir(state_path):
+        return []
+    try:
+        entry = pwd.getpwnam(user) if user else pwd.getpwuid(os.geteuid())
+    except KeyError:
+        return []
+    wrong = []
+    for directory, names, files in os.walk(state_path):  # symlinks to directories are not walked into
+        for name in [""] + names + files:
+            path = os.path.join(directory, name) if name else directory
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if st.st_uid != entry.pw_uid:
+                wrong.append((path, st.st_uid))
+    if not wrong:
+        return []
+    import grp
+
+    try:
+        group = grp.getgrgid(entry.pw_gid).gr_name
+    except KeyError:
+        group = str(entry.pw_gid)
+    path, uid = wrong[0]
+    try:
+        owner = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        owner = str(uid)
+    return [("problem", "%d file%s under state_path %s not owned by %s (e.g. %s, owned by %s): the web server "
+                        "cannot update them and answers 500 -> chown -R %s:%s %s"
+             % (len(wrong), " is" if len(wrong) == 1 else "s are", state_path, entry.pw_name, path, owner,
+                entry.pw_name, group, state_path))]
+
+
+#: how to ask Apache for its modules and included files: Debian/FreePBX 17, EL7/FreePBX 16
+APACHE_COMMANDS = (["/usr/sbin/apache2ctl"], ["/usr/sbin/httpd"])
+
+
+def _cgi_module() -> List[Finding]:
+    for command in APACHE_COMMANDS:
+        if os.path.exists(command[0]):
+            return cgi_module_finding(command)
+    return []
+
+
+def cgi_module_finding(command: List[str]) -> List[Finding]:
+    """A problem when Apache (``command``, e.g. ``apache2ctl``) includes a pbxcall CGI
+    config (a ScriptAlias of /api/make_call.php) but has neither mod_cgid nor mod_cgi
+    loaded: the shipped configs then answer 503.  Nothing when Apache cannot be asked."""
+    import subprocess
+
+    def ask(*args: str) -> str:
+        try:
+            return subprocess.run(command + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  universal_newlines=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    includes = [line.split(")", 1)[-1].strip() for line in ask("-t", "-D", "DUMP_INCLUDES").splitlines()
+                if line.strip().startswith("(")]
+    ours = []
+    for path in includes:
+        try:
+            with open(path, errors="replace") as stream:
+                text = stream.read()
+        except OSError:
+            continue
+        if any(line.split()[:2] == ["ScriptAlias", "/api/make_call.php"] for line in text.splitlines()
+               if line.strip()):
+            ours.append(path)
+    modules = ask("-M")
+    if not ours or "Loaded Modules" not in modules or " cgid_module " in modules or " cgi_module " in modules:
+        return []
+    debian = "apache2" in command[0]
+    fix = ("a2enmod cgid && systemctl restart apache2 (a restart: after a2enmod a reload leaves mod_cgid "
+           "without its daemon)" if debian else
+           "LoadModule cgi_module modules/mod_cgi.so in /etc/httpd/conf.modules.d/01-cgi.conf && "
+           "systemctl restart httpd")
+    return [("problem", "Apache includes pbxcall's CGI config (%s) but has neither mod_cgid nor mod_cgi loaded: "
+                        "the endpoints answer 503 service_unavailable -> %s" % (ours[0], fix))]

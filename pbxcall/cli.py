@@ -25,15 +25,22 @@
         same file, the rules and limits of key NAME, default the first key);
         prints the JSON the API would have returned.  Exit 1 on an error answer.
 
-    import-php PATH.php
-        Print the old .api.env.php as JSON settings (read, never executed).
-        Exit 1 if it cannot be read or is not usable as settings (said on stderr).
+    import-php PATH.php [--output FILE]
+        The old .api.env.php as JSON settings (read, never executed), printed or
+        written to FILE (atomically, mode 0640, only when usable: a failed import
+        never leaves an empty settings file).  Warns about settings it does not
+        know; exit 1 if the file cannot be read or is not usable as settings.
+
+Run as root, call, prune and serve --config first become the owner of the spool
+(outgoing/'s owner: asterisk on FreePBX), so that every file they create is one the
+web server can use.  From any directory: python3 /opt/pbxcall/pbxcall COMMAND.
 
 Exit codes: 0 done, 1 the command failed (or found problems), 2 unusable arguments.
 """
 
 import argparse
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, List, Optional
 
@@ -42,6 +49,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from .settings import Settings
 
+DESCRIPTION = "pbxcall's admin commands: serve, apache-config, prune, check, call, import-php."
 DEMO_DIR = "pbxcall-demo"
 INSTALL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APACHE_STYLES = {"2.4": "pbxcall.conf", "2.4.6": "pbxcall-2.4.6.conf", "wsgi": "pbxcall-wsgi.conf"}
@@ -64,18 +72,33 @@ def demo_settings(base: str) -> "Settings":
 
 
 def serve(args: argparse.Namespace) -> int:
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
+    import socketserver
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     from .app import make_app
 
     settings = demo_settings(os.path.abspath(DEMO_DIR)) if args.demo else load(args)
+
     class QuietHandler(WSGIRequestHandler):
         """wsgiref's handler without its access log: pbxcall logs each request itself."""
 
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = make_server(args.host, args.port, make_app(settings), handler_class=QuietHandler)
+    class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+        """One thread a request: a slow client does not hold up the others."""
+
+        daemon_threads = True
+
+    try:
+        server = make_server(args.host, args.port, make_app(settings), server_class=ThreadingServer,
+                             handler_class=QuietHandler)
+    except OSError as exc:
+        print("pbxcall serve: cannot listen on %s:%d: %s -> choose another port with --port (0: any free one)"
+              % (args.host, args.port, exc.strerror or exc), file=sys.stderr)
+        return 1
+    if not args.demo:
+        become_spool_owner(settings.outgoing_path)
     host, port = args.host, server.server_port
     print("pbxcall serving http://%s:%d/api/make_call.php  (Ctrl-C stops)" % (host, port))
     print("settings: %s; spool: %s" % (settings.source, settings.outgoing_path))
@@ -120,17 +143,49 @@ def apache_config(args: argparse.Namespace) -> int:
     text = text.replace(SHIPPED_INSTALL_DIR, INSTALL_DIR).replace(SYSTEM_PATH, os.path.abspath(args.config))
     if args.allow:
         text = text.replace(SHIPPED_NETWORK_LINE, "".join("    Require ip %s\n" % net for net in args.allow))
+        networks = ", ".join(args.allow)
+        text = re.sub(r"(?m)^(#\s+)192\.0\.2\.0/24( +)the network your CRM calls from \(documentation\n"
+                      r"#\s+placeholder: replace it, or add more \"Require ip\" lines\)\n",
+                      lambda found: "%s%s  the networks your CRM calls from (set by apache-config --allow)\n"
+                      % (found.group(1), networks), text)
+        text = re.sub(r"(?m)^(#\s+)192\.0\.2\.0/24( +)the network your CRM calls from \(placeholder\)\n",
+                      lambda found: "%s%s  the networks your CRM calls from (set by apache-config --allow)\n"
+                      % (found.group(1), networks), text)
     sys.stdout.write(text)
     return 0
 
 
-def load(args: argparse.Namespace) -> "Settings":
+def load(args: argparse.Namespace, as_spool_owner: bool = False) -> "Settings":
+    """The settings; ``as_spool_owner``: then, if root, become the spool's owner."""
     from .settings import Settings, find_path
 
     settings = Settings.from_file(args.config or find_path())
     for warning in settings.warnings:
         print("pbxcall: warning: %s" % warning, file=sys.stderr)
+    if as_spool_owner:
+        become_spool_owner(settings.outgoing_path)
     return settings
+
+
+def become_spool_owner(outgoing_path: str) -> None:
+    """As root, switch to the user and group that own ``outgoing_path`` (asterisk on
+    FreePBX) before anything touches the spool or the state: what a root-run command
+    creates (state directory, dedupe, rate and index files, call files) is then owned
+    as the web server would own it.  Left as root when root owns the spool."""
+    if os.geteuid() != 0:
+        return
+    st = os.stat(outgoing_path)
+    if st.st_uid == 0:
+        return
+    import pwd
+
+    try:
+        groups = os.getgrouplist(pwd.getpwuid(st.st_uid).pw_name, st.st_gid)
+    except KeyError:
+        groups = [st.st_gid]
+    os.setgroups(groups)
+    os.setgid(st.st_gid)
+    os.setuid(st.st_uid)
 
 
 def prune(args: argparse.Namespace) -> int:
@@ -138,7 +193,7 @@ def prune(args: argparse.Namespace) -> int:
 
     from .retention import run
 
-    counts = run(load(args), time.time())
+    counts = run(load(args, as_spool_owner=True), time.time())
     print("removed %(archived)d archived or cancelled call files, %(staged)d staging leftovers, "
           "%(index)d index lines" % counts)
     for problem in counts["problems"]:
@@ -181,7 +236,7 @@ def call(args: argparse.Namespace) -> int:
     from .jsonwire import dumps
     from .log import Log
 
-    settings = load(args)
+    settings = load(args, as_spool_owner=True)
     keys = [key for key in settings.keys if args.key in (None, key.name)]
     if not keys:
         print("pbxcall call: no key named %r in the settings" % args.key, file=sys.stderr)
@@ -200,26 +255,67 @@ def call(args: argparse.Namespace) -> int:
 def import_php(args: argparse.Namespace) -> int:
     import json
 
+    from .fileio import read_file
     from .phpenv import PhpSyntaxError, loads
-    from .settings import Settings
+    from .settings import MAX_FILE, Settings
 
     try:
-        with open(args.path, encoding="utf-8") as stream:
-            data = loads(stream.read())
+        data = loads(read_file(args.path, MAX_FILE).decode("utf-8"))
     except (OSError, UnicodeDecodeError, PhpSyntaxError) as exc:
         print("pbxcall import-php: cannot read %s: %s" % (args.path, exc), file=sys.stderr)
         return 1
-    print(json.dumps(data, indent=2))
     try:
-        Settings.from_mapping(data, args.path)
+        settings = Settings.from_mapping(data, args.path)
     except ConfigError as exc:
-        print("pbxcall import-php: %s" % exc.detail, file=sys.stderr)
+        print("pbxcall import-php: %s -> nothing written; fix it in %s (or in the JSON afterwards) and run "
+              "import-php again" % (exc.detail, args.path), file=sys.stderr)
         return 1
+    for warning in settings.warnings:
+        print("pbxcall import-php: warning: %s (pbxcall ignores it; see README: Settings)" % warning,
+              file=sys.stderr)
+    text = json.dumps(data, indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_atomically(args.output, text.encode("utf-8"), 0o640)
+    except OSError as exc:
+        print("pbxcall import-php: cannot write %s: %s" % (args.output, exc.strerror or exc), file=sys.stderr)
+        return 1
+    print("pbxcall import-php: wrote %s (mode 0640; FreePBX: chown root:asterisk %s)" % (args.output, args.output),
+          file=sys.stderr)
     return 0
 
 
+def write_atomically(path: str, data: bytes, mode: int) -> None:
+    """``path`` holds ``data`` whole, or is left as it was: a temporary file beside it,
+    fsynced, renamed over it; removed on any failure.  An existing file keeps its owner."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, ".%s.%s.tmp" % (os.path.basename(path), os.urandom(4).hex()))
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        try:
+            os.write(fd, data)
+            os.fchmod(fd, mode)
+            try:
+                st = os.stat(path)
+                os.fchown(fd, st.st_uid, st.st_gid)
+            except (FileNotFoundError, PermissionError):
+                pass
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python3 -m pbxcall", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m pbxcall", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     run = commands.add_parser("serve", help="run the API on a local development server")
@@ -254,8 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     place.add_argument("--key", help="whose rules and limits apply (a key name; default the first key)")
     place.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
     place.set_defaults(func=call)
-    php = commands.add_parser("import-php", help="print an old .api.env.php as JSON settings")
+    php = commands.add_parser("import-php", help="turn an old .api.env.php into JSON settings")
     php.add_argument("path", metavar="PATH.php", help="the old settings file")
+    php.add_argument("--output", metavar="FILE",
+                     help="write the JSON settings to FILE (atomically, only when usable) instead of printing them")
     php.set_defaults(func=import_php)
     return parser
 

@@ -32,6 +32,19 @@ _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
+#: PHP's integers are 64-bit: a literal beyond that becomes a float there; refused here
+MAX_INT = 2 ** 63 - 1
+#: how deep arrays may nest (a settings file is 3 deep)
+MAX_DEPTH = 32
+
+
+def _is_decimal_key(text: str) -> bool:
+    """Whether PHP casts the string array key ``text`` to an integer."""
+    digits = text[1:] if text.startswith("-") else text
+    return (bool(digits) and all("0" <= char <= "9" for char in digits) and (digits == "0" or digits[0] != "0")
+            and text != "-0" and int(text) <= MAX_INT)
+
+
 class PhpSyntaxError(ValueError):
     """The file is not the plain ``return [...]`` this reader accepts."""
 
@@ -44,6 +57,7 @@ class _Reader:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     # -- low level ---------------------------------------------------------
     def error(self, message: str) -> "PhpSyntaxError":
@@ -134,6 +148,14 @@ class _Reader:
         raise self.error("only literal values are read, not %r" % (name or char))
 
     def array(self, closing: str) -> "PhpValue":
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error("arrays nested more than %d deep" % MAX_DEPTH)
+        value = self.array_items(closing)
+        self.depth -= 1
+        return value
+
+    def array_items(self, closing: str) -> "PhpValue":
         items: "List[Tuple[Any, PhpValue]]" = []
         next_index = 0
         while True:
@@ -162,9 +184,19 @@ class _Reader:
         return dict(items)
 
     def array_key(self, key: "PhpValue") -> "Union[int, str]":
+        """The key PHP would use: a string of a canonical decimal integer ("10", "-3",
+        not "010" or "+1") is that integer, as PHP casts it; true/false are 1/0, null
+        is "".  Floats and negative integers are refused (PHP truncates the one and
+        numbers after the other differently across versions)."""
         if isinstance(key, bool) or key is None:
             return int(bool(key)) if key is not None else ""
-        if isinstance(key, (int, str)):
+        if isinstance(key, str) and _is_decimal_key(key):
+            key = int(key)
+        if isinstance(key, int):
+            if key < 0:
+                raise self.error("negative array keys are not read")
+            return key
+        if isinstance(key, str):
             return key
         raise self.error("array keys must be strings or integers")
 
@@ -241,19 +273,26 @@ class _Reader:
         body = self.text[body_start : self.pos].replace("_", "").lower()
         try:
             if body.startswith("0x"):
-                return sign * int(body[2:], 16)
+                return _integer(sign * int(body[2:], 16))
             if body.startswith("0b"):
-                return sign * int(body[2:], 2)
+                return _integer(sign * int(body[2:], 2))
             if body.startswith("0o"):
-                return sign * int(body[2:], 8)
+                return _integer(sign * int(body[2:], 8))
             if len(body) > 1 and body.startswith("0") and body.isdigit():
-                return sign * int(body, 8)
+                return _integer(sign * int(body, 8))
             if body.isdigit():
-                return sign * int(body)
+                return _integer(sign * int(body))
             return sign * float(body)
-        except ValueError:
+        except ValueError as exc:
             self.pos = start
-            raise self.error("bad number %r" % self.text[start : body_start + len(body)])
+            raise self.error("bad number %r%s" % (self.text[start : body_start + len(body)],
+                                                 " (%s)" % exc if "64-bit" in str(exc) else ""))
+
+
+def _integer(value: int) -> int:
+    if not -MAX_INT - 1 <= value <= MAX_INT:
+        raise ValueError("beyond PHP's 64-bit integers")
+    return value
 
 
 def loads(text: str) -> "PhpValue":

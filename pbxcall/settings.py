@@ -30,10 +30,12 @@ MAX_FILE = 1024 * 1024
 PATH_FIELDS = ("outgoing_path", "outgoing_temp_path", "state_path", "audit_log", "log_file")
 PACKAGE_PATH = join(dirname(dirname(abspath(__file__))), ".api.env.json")
 
-#: documented example keys; a server still using one is refused, not served
-PLACEHOLDER_KEYS = frozenset(
-    ["change-me", "changeme", "change_me", "your-secret-key", "your_secret_key", "secret", "api-key"]
-)
+#: documented example keys (the contract's, the old PHP project's, this README's);
+#: a server still using one is refused, not served.  Compared lower-cased.
+PLACEHOLDER_KEYS = frozenset([
+    "change-me", "changeme", "change_me", "your-secret-key", "your_secret_key", "secret", "api-key", "api_key",
+    "apikey", "key", "my-secret-key-123", "your_api_key", "your-api-key", "yourapikey", "secret-key", "...",
+])
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _CONTEXT_CHARS = _NAME_CHARS
 

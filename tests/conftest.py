@@ -19,7 +19,7 @@ from pbxcall.settings import Settings  # noqa: E402
 
 from helpers import keep  # noqa: E402
 
-SEED_KEY = "my-secret-key-123"
+SEED_KEY = "crm-test-key-5f2a9c0e1b"
 SEED_QUERY = "from=101&to=89998887766&external_id=crm-2345"
 AUTH = {"Authorization": "Bearer " + SEED_KEY}
 # File creation under the work tree is slow on these machines; /dev/shm is not.

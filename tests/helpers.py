@@ -9,7 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: tests/test_zz_secrets.py greps it for every key the tests use.
 TRANSCRIPTS = os.environ.setdefault("PBXCALL_TEST_TRANSCRIPTS", "/dev/shm/pbxcall-transcripts-%d" % os.getpid())
 #: every key a test configures or sends
-KNOWN_KEYS = ["my-secret-key-123", "apache-test-key-0123456789", "k1-aaaaaaaa", "k2-bbbbbbbb", "another-key-456",
+KNOWN_KEYS = ["crm-test-key-5f2a9c0e1b", "apache-test-key-0123456789", "k1-aaaaaaaa", "k2-bbbbbbbb", "another-key-456",
               "bench-key-0123456789"]
 
 
@@ -59,7 +59,7 @@ def spool_lines(text):
     return pairs
 
 
-def cgi_environ(query="", method="GET", auth="Bearer my-secret-key-123", config=None, **extra):
+def cgi_environ(query="", method="GET", auth="Bearer crm-test-key-5f2a9c0e1b", config=None, **extra):
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "GATEWAY_INTERFACE": "CGI/1.1",

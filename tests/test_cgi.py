@@ -55,7 +55,7 @@ def test_seed_request(python, spool, write_config):
     assert body.decode() == ('{"status": "OK", "from": "101", "to": "89998887766", "external_id": "crm-2345", '
                              '"filename": "%s", "file": "%s"}' % (name, name))
     assert spool.only_call() == fixture("seed.call")
-    assert "outcome=ok" in stderr and "my-secret-key-123" not in stderr
+    assert "outcome=ok" in stderr and "crm-test-key-5f2a9c0e1b" not in stderr
 
 
 def test_post_json_and_errors(python, spool, write_config):
@@ -76,7 +76,7 @@ def test_post_json_and_errors(python, spool, write_config):
 
 def test_legacy_php_settings(python, spool, tmp_path):
     path = tmp_path / ".api.env.php"
-    path.write_text("<?php\n// old file\nreturn array('api_key' => 'my-secret-key-123', 'outgoing_path' => '%s',"
+    path.write_text("<?php\n// old file\nreturn array('api_key' => 'crm-test-key-5f2a9c0e1b', 'outgoing_path' => '%s',"
                     " 'outgoing_temp_path' => '%s', 'file_owner' => null,);\n" % (spool.outgoing, spool.tmp))
     status, _, _, _ = run_cgi(python, cgi_environ("from=30&to=89229954595", config=str(path)))
     assert status == 200 and spool.only_call() == fixture("legacy.call")

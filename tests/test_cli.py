@@ -6,6 +6,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -75,3 +76,37 @@ def test_apache_config_default_is_the_24_file(capsys):
     assert cli.main(["apache-config"]) == 0
     with open(os.path.join(ROOT, "apache", "pbxcall.conf")) as stream:
         assert capsys.readouterr().out == stream.read().replace("/opt/pbxcall", ROOT)
+
+
+def test_item16_a_busy_port_is_one_clear_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "pbxcall", "serve", "--demo", "--port", str(port)],
+                              cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=30)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cannot listen on 127.0.0.1:%d" % port in proc.stderr
+    assert "--port" in proc.stderr
+
+
+def test_item16_a_slow_client_does_not_block_the_others(tmp_path):
+    import socket
+
+    proc = subprocess.Popen([sys.executable, "-m", "pbxcall", "serve", "--demo", "--port", "0"], cwd=str(tmp_path),
+                            env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True)
+    try:
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", proc.stdout.readline()).group(1))
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            slow.sendall(b"GET /api/make_call.php?from=101 HTTP/1.1\r\nHost: x\r\n")  # and never finishes
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/call_status.php" % port, timeout=5) as response:
+                raise AssertionError("no key, yet %d" % response.status)
+    except urllib.error.HTTPError as error:
+        assert error.code == 401  # answered while the slow client still holds its connection
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)

@@ -355,3 +355,15 @@ def test_item7_prune_skips_what_it_cannot_remove_and_goes_on(spool, write_config
 def test_item10_anything_but_an_exact_endpoint_is_a_json_404(app, spool, path):
     answer = app.get(path + "?" + SEED_QUERY, headers=AUTH, status=404).json
     assert answer["code"] == "not_found" and spool.calls() == []
+
+
+# -- small ones (item 18) ---------------------------------------------------------------
+
+def test_item18_status_and_cancel_log_lines_name_the_call(app, spool):
+    name = app.get(CALL + "&delay=600", headers=AUTH).json["filename"]
+    app.get("/api/call_status.php?filename=" + name, headers=AUTH)
+    app.post("/api/cancel_call.php?filename=" + name, headers=AUTH)
+    lines = app.log.getvalue().splitlines()
+    assert len(lines) == 3
+    for line in lines[1:]:
+        assert " from=101 to=89998887766 external_id=crm-2345 filename=%s" % name in line, line

@@ -18,14 +18,15 @@ VIA_WSGIREF = ("import sys; sys.path.insert(0, %r)\n"
                "from pbxcall.app import application\n"
                "CGIHandler().run(application)\n" % ROOT)
 CASES = [
-    ("GET", "from=101&to=89998887766&external_id=crm-2345", "Bearer my-secret-key-123", None, b""),
+    ("GET", "from=101&to=89998887766&external_id=crm-2345", "Bearer crm-test-key-5f2a9c0e1b", None, b""),
     ("GET", "from=101&to=89998887766", "Bearer wrong", None, b""),
-    ("GET", "from=101&to=1", "Bearer my-secret-key-123", None, b""),
-    ("PUT", "", "Bearer my-secret-key-123", None, b""),
-    ("POST", "", "Bearer my-secret-key-123", "application/json", json.dumps({"from": 30, "to": 89229954595}).encode()),
-    ("POST", "", "Bearer my-secret-key-123", "application/x-www-form-urlencoded", b"from=30&to=8%20922%20995"),
-    ("GET", "from=101&to=89998887766&delay=600", "Bearer my-secret-key-123", None, b""),
-    ("GET", "filename=call-0000000000000000", "Bearer my-secret-key-123", None, b""),
+    ("GET", "from=101&to=1", "Bearer crm-test-key-5f2a9c0e1b", None, b""),
+    ("PUT", "", "Bearer crm-test-key-5f2a9c0e1b", None, b""),
+    ("POST", "", "Bearer crm-test-key-5f2a9c0e1b", "application/json",
+     json.dumps({"from": 30, "to": 89229954595}).encode()),
+    ("POST", "", "Bearer crm-test-key-5f2a9c0e1b", "application/x-www-form-urlencoded", b"from=30&to=8%20922%20995"),
+    ("GET", "from=101&to=89998887766&delay=600", "Bearer crm-test-key-5f2a9c0e1b", None, b""),
+    ("GET", "filename=call-0000000000000000", "Bearer crm-test-key-5f2a9c0e1b", None, b""),
 ]
 
 

@@ -1,5 +1,9 @@
 """pbxcall.phpenv: the old .api.env.php read as data, never executed."""
 
+import json
+import os
+import subprocess
+
 import pytest
 
 from pbxcall.phpenv import PhpSyntaxError, loads
@@ -73,3 +77,42 @@ def test_error_names_the_line():
     with pytest.raises(PhpSyntaxError) as info:
         loads("<?php\nreturn [\n  'a' => 1,\n  'b' => foo(),\n];")
     assert info.value.line == 4
+
+
+PHP = "/usr/bin/php"
+#: arrays whose keys PHP numbers in its own way: the reader must give what PHP gives
+AGREE_WITH_PHP = [
+    "['10' => 'a', 'x']",  # "10" is the integer key 10: 'x' is key 11
+    "[0 => '00', '1' => '810', '+']",  # a list: keys 0, 1, 2
+    "['a' => 1, 5 => 'b', 'c', '07' => 'd', 'e']",  # "07" stays a string key
+    "[true => 'a', 'b', null => 'c']",
+    "[3 => 'x', 1 => 'y', 'z']",  # not in order: an object
+    "['api_key' => 'k', 'allowed_to' => ['8', '9'], 'max_retries' => 0x2, 'wait_time' => 017]",
+    "[9223372036854775807]",
+]
+#: what PHP reads differently (a float for an overflowing integer) or across versions
+#: (numbering after a negative key): refused, never guessed
+REFUSED = ["[9223372036854775808]", "[-1 => 'a', 'b']", "[1.5 => 'a']", "[" * 40 + "]" * 40]
+
+
+def php_json(expression, tmp_path):
+    path = tmp_path / "settings.php"
+    path.write_text("<?php return %s;" % expression)
+    code = "echo json_encode(include '%s');" % path
+    return json.loads(subprocess.run([PHP, "-r", code], stdout=subprocess.PIPE, check=True).stdout)
+
+
+@pytest.mark.parametrize("expression", AGREE_WITH_PHP)
+def test_item17_keys_as_php_numbers_them(expression, tmp_path):
+    if not os.path.exists(PHP):
+        if os.environ.get("CI") == "true":
+            pytest.fail("php-cli is not installed: tests/run installs it (as root)")
+        pytest.skip("php-cli is not installed")
+    ours = json.loads(json.dumps(loads("<?php return %s;" % expression)))  # int keys become strings, as in PHP
+    assert ours == php_json(expression, tmp_path)
+
+
+@pytest.mark.parametrize("expression", REFUSED)
+def test_item17_what_php_reads_otherwise_is_refused(expression):
+    with pytest.raises(PhpSyntaxError):
+        loads("<?php return %s;" % expression)

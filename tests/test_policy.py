@@ -131,7 +131,7 @@ def test_ipaddress_is_imported_only_when_allowed_ips_is_set(spool, write_config)
             "from pbxcall.settings import Settings\n"
             "app = make_app(Settings.from_file(sys.argv[1]), io.StringIO())\n"
             "env = {'REQUEST_METHOD': 'GET', 'SCRIPT_NAME': '/api/make_call.php', 'QUERY_STRING': %r,\n"
-            "       'HTTP_AUTHORIZATION': 'Bearer my-secret-key-123', 'REMOTE_ADDR': '127.0.0.1'}\n"
+            "       'HTTP_AUTHORIZATION': 'Bearer crm-test-key-5f2a9c0e1b', 'REMOTE_ADDR': '127.0.0.1'}\n"
             "status = []\n"
             "app(env, lambda s, h: status.append(s))\n"
             "print(status[0], 'ipaddress' in sys.modules)\n" % (ROOT, SEED_QUERY))

@@ -133,10 +133,28 @@ def test_from_file_json(tmp_path):
     assert settings.archive is True and settings.source == str(path)
 
 
-def test_from_file_legacy_php_as_is():
-    settings = Settings.from_file(os.path.join(FIXTURES, "legacy.api.env.php"))
-    assert settings.keys[0].secret == b"my-secret-key-123"
+def test_from_file_legacy_php_as_is(tmp_path):
+    with open(os.path.join(FIXTURES, "legacy.api.env.php")) as stream:
+        text = stream.read()
+    path = tmp_path / ".api.env.php"
+    path.write_text(text.replace("my-secret-key-123", "crm-real-key-8c1e"))
+    settings = Settings.from_file(str(path))
+    assert settings.keys[0].secret == b"crm-real-key-8c1e"
     assert settings.outgoing_temp_path == "/tmp"  # kept; the spool falls back on EXDEV
+
+
+@pytest.mark.parametrize("key", ["my-secret-key-123", "YOUR_API_KEY", "your-secret-key", "Change-Me", "KEY"])
+def test_item13_documented_example_keys_are_refused(key):
+    """Issue 13 item 13: the old project's example key (and the README's) in production
+    is a key every reader of the docs knows."""
+    assert "placeholder" in refused({"api_key": key})
+    assert "placeholder" in refused({"api_keys": [{"name": "crm", "key": key}]})
+
+
+def test_the_old_projects_example_file_is_refused_for_its_key():
+    with pytest.raises(ConfigError) as info:
+        Settings.from_file(os.path.join(FIXTURES, "legacy.api.env.php"))
+    assert "placeholder" in info.value.detail
 
 
 def test_from_file_legacy_php_array_syntax():

@@ -15,7 +15,7 @@ STDLIB_36 = {
     "argparse", "ctypes", "errno", "fcntl", "hmac", "ipaddress", "io", "json", "os", "pwd", "re", "signal",
     "struct", "sys", "time", "traceback", "typing", "wsgiref", "_operator", "grp", "datetime", "calendar",
     "resource", "socket", "select", "string", "collections", "functools", "itertools", "tempfile", "shutil",
-    "math", "secrets", "stat", "glob", "binascii", "_json", "posix", "threading",
+    "math", "secrets", "stat", "glob", "binascii", "_json", "posix", "threading", "socketserver", "subprocess",
 }
 
 

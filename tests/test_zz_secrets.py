@@ -22,14 +22,14 @@ def every_outcome(spool, write_config):
     config = write_config(log_file=log_file, audit_log=audit, rate_limit={"per_from": "1/minute"},
                           denied_to=["00"])
     requests = [
-        (SEED_QUERY, "Bearer my-secret-key-123"),  # 200
-        (SEED_QUERY, "Bearer my-secret-key-123"),  # 429
-        (SEED_QUERY, "Bearer my-secret-key-12"),  # 401, a prefix of the key
-        (SEED_QUERY, "Bearer my-secret-key-1234"),  # 401, the key and more
-        (SEED_QUERY, "my-secret-key-123"),  # 401, no scheme
-        ("from=102&to=0049301234", "Bearer my-secret-key-123"),  # 403
-        ("from=102&to=1", "Bearer my-secret-key-123"),  # 400
-        ("from=102&to=123456&api_key=my-secret-key-123", None),  # 401, key in the URL
+        (SEED_QUERY, "Bearer crm-test-key-5f2a9c0e1b"),  # 200
+        (SEED_QUERY, "Bearer crm-test-key-5f2a9c0e1b"),  # 429
+        (SEED_QUERY, "Bearer crm-test-key-5f2a9c0e1"),  # 401, a prefix of the key
+        (SEED_QUERY, "Bearer crm-test-key-5f2a9c0e1b4"),  # 401, the key and more
+        (SEED_QUERY, "crm-test-key-5f2a9c0e1b"),  # 401, no scheme
+        ("from=102&to=0049301234", "Bearer crm-test-key-5f2a9c0e1b"),  # 403
+        ("from=102&to=1", "Bearer crm-test-key-5f2a9c0e1b"),  # 400
+        ("from=102&to=123456&api_key=crm-test-key-5f2a9c0e1b", None),  # 401, key in the URL
     ]
     for query, auth in requests:
         run_cgi(SYSTEM_PYTHON, cgi_environ(query, auth=auth, config=config))
