@@ -191,31 +191,42 @@ def test_fifty_concurrent_requests_through_cgid(cgid):
     assert os.listdir(cgid.tmp) == []
 
 
-def test_readme_install_steps_with_apache_config():
+def test_readme_install_steps_with_apache_config(tmp_path):
     """README "Install on FreePBX", step by step, on the FreePBX 17 layout.
 
-    The tree is copied to <base>/opt/pbxcall (Apache() does the copy), the settings file
-    is installed root:asterisk 0640 from .api.env.example.json with the key edited, and
-    the Apache config is what `python3 -m pbxcall apache-config` of the installed copy
-    prints — nothing hand-written.
+    The tree is copied to <base>/opt/pbxcall (Apache() does the copy); the settings are
+    imported from an old .api.env.php with import-php --output and made root:asterisk
+    0640; check runs; the Apache config is what apache-config of the installed copy
+    prints — every command as `python3 <install>/pbxcall COMMAND` from another
+    directory, nothing hand-written.
     """
+    import subprocess
+
+    from helpers import SYSTEM_PYTHON
+
+    def pbxcall(server, *args):
+        return subprocess.run([SYSTEM_PYTHON, os.path.join(server.install, "pbxcall")] + list(args),
+                              cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True)
+
     def installed_config(server):
         import shutil
-        import subprocess
 
-        from helpers import ROOT, SYSTEM_PYTHON
-
-        with open(os.path.join(ROOT, ".api.env.example.json")) as stream:
-            settings = json.load(stream)
-        settings.update(api_key=KEY, outgoing_path=server.outgoing, outgoing_temp_path=server.tmp)
-        with open(server.config, "w") as stream:
-            json.dump(settings, stream)
+        old = tmp_path / ".api.env.php"
+        old.write_text("<?php\n// the old script's settings\nreturn [\n    'api_key' => '%s',\n"
+                       "    'outgoing_path' => '%s',\n    'outgoing_temp_path' => '%s',\n"
+                       "    'outgoing_context' => 'from-internal',\n];\n" % (KEY, server.outgoing, server.tmp))
+        os.unlink(server.config)
+        imported = pbxcall(server, "import-php", str(old), "--output", server.config)
+        assert imported.returncode == 0 and imported.stdout == "", imported.stderr
         server.give(server.config, 0o640)
         shutil.rmtree(os.path.join(server.install, "apache", "__pycache__"), ignore_errors=True)
         assert os.stat(os.path.join(server.install, "cgi-bin", "pbxcall")).st_mode & 0o755 == 0o755
-        return subprocess.run([SYSTEM_PYTHON, "-m", "pbxcall", "apache-config", "--config", server.config],
-                              cwd=server.install, stdout=subprocess.PIPE, check=True,
-                              universal_newlines=True).stdout
+        checked = pbxcall(server, "check", "--config", server.config)
+        assert "No module named" not in checked.stderr and " problem" in checked.stdout, checked.stderr
+        config = pbxcall(server, "apache-config", "--config", server.config)
+        assert config.returncode == 0, config.stderr
+        return config.stdout
 
     with Apache("2.4", site=installed_config) as server:
         with open(server.site_conf) as stream:

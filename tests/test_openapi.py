@@ -25,6 +25,7 @@ DOCUMENTED = {
     ("ST202", "POST /api/make_call.php"),
     ("ST202", "GET /api/call_status.php"),  # filename or external_id required
     ("ST202", "POST /api/call_status.php"),
+    ("ST202", "POST /api/cancel_call.php"),  # likewise: filename or external_id
 }
 
 
