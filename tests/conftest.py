@@ -9,6 +9,7 @@ import tempfile
 from functools import partial
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -18,6 +19,9 @@ from pbxcall.app import make_app  # noqa: E402
 from pbxcall.settings import Settings  # noqa: E402
 
 from helpers import keep  # noqa: E402
+
+# tests/mutation/run: fewer examples, the same ones every time (a kill must be reproducible)
+hypothesis_settings.register_profile("mutation", max_examples=40, derandomize=True, deadline=None)
 
 SEED_KEY = "crm-test-key-5f2a9c0e1b"
 SEED_QUERY = "from=101&to=89998887766&external_id=crm-2345"

@@ -403,3 +403,20 @@ def test_loads_refuses_ambiguous_names_and_deep_nesting(text, problem):
     with pytest.raises(ValueError, match=problem):
         loads(text)
     assert loads("[" * 32 + "]" * 32) == json.loads("[" * 32 + "]" * 32)
+
+
+@pytest.mark.parametrize("char, code", [("%1F", "bad_request"), ("%7F", "bad_request"), ("%C2%80", "bad_request"),
+                                        ("%C2%9F", "bad_request"), ("%C2%A0", "invalid_to"),
+                                        ("%F0%90%80%80", "invalid_to"), ("%ED%A0%80", "bad_request")])
+def test_control_characters_at_their_edges(client, spool, char, code):
+    """DEL and C1 controls are refused as such (400 bad_request); U+00A0 and U+10000 are
+    characters, refused by the number's pattern; a UTF-8 surrogate is not UTF-8."""
+    answer = client("from=101&to=8999" + char + "8887766", status=400).json
+    assert answer["code"] == code and spool.calls() == []
+
+
+def test_compact_json_as_php_json_encode_sends_it(app, spool):
+    body = b'{"from":"101","to":"89998887766","external_id":"crm-2345","delay":0}'
+    answer = app.post("/api/make_call.php", body, headers=dict(AUTH, **{"Content-Type": "application/json"})).json
+    assert (answer["from"], answer["to"], answer["external_id"]) == ("101", "89998887766", "crm-2345")
+    assert spool.calls() == [answer["filename"]]

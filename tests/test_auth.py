@@ -55,3 +55,13 @@ def test_unauthorized_details_never_carry_the_token():
     with pytest.raises(Unauthorized) as info:
         auth.authenticate(KEYS, "Bearer key-aaaaaaaaaaaX")
     assert "key-" not in str(info.value.detail) and info.value.message == "Unauthorized"
+
+
+@pytest.mark.parametrize("header, reason", [(None, "no Bearer token"), ("Basic abc", "malformed Authorization header"),
+                                            ("Bearer", "malformed Authorization header"),
+                                            ("Bearer nope-nope", "wrong key")])
+def test_the_reasons_for_401(header, reason):
+    """The audit log's reason says which: absent, malformed, or a wrong key."""
+    with pytest.raises(Unauthorized) as info:
+        auth.authenticate(KEYS, header)
+    assert info.value.detail == reason

@@ -81,3 +81,25 @@ def test_render_refuses_overlong_lines():
 
 def test_line_problem_accepts_plain_lines():
     assert line_problem("Channel: Local/101@from-internal") is None
+
+
+def test_an_empty_template_leaves_only_its_own_line_out():
+    """Issue 13 item 20: 'continue' turned into 'break' dropped every later line."""
+    keywords = [line.partition(":")[0] for line in render(SEED, caller_id="", archive=True).splitlines()]
+    assert keywords == ["Channel", "Account", "Context", "Extension", "Priority", "MaxRetries", "RetryTime",
+                        "WaitTime", "Set", "Set", "Archive"]
+    keywords = [line.partition(":")[0] for line in render(SEED, account="").splitlines()]
+    assert keywords[:3] == ["Channel", "CallerID", "Context"] and keywords[-1] == "Set"
+
+
+@pytest.mark.parametrize("length, ok", [(1022, True), (1023, True), (1024, False), (1025, False)])
+def test_a_line_of_1023_bytes_passes_and_1024_does_not(length, ok):
+    """pbx_spool.c reads lines into a 1024-byte buffer: 1023 bytes and the newline fit."""
+    assert (line_problem("x" * length) is None) == ok
+    assert (line_problem("x" * (length - 2) + "\u00e9") is None) == ok  # bytes, not characters
+
+
+@pytest.mark.parametrize("char, ok", [("\x1f", False), (" ", True), ("~", True), ("\x7f", False),
+                                      ("\u00a0", True), ("\U00010000", True)])
+def test_line_problem_at_the_edges_of_control_characters(char, ok):
+    assert (line_problem("Set: X=a%sb" % char) is None) == ok

@@ -46,3 +46,26 @@ def test_getenv(monkeypatch):
     monkeypatch.setenv("PBXCALL_TEST_VALUE", "v\u00e9")
     assert fileio.getenv("PBXCALL_TEST_VALUE") == "v\u00e9"
     assert fileio.getenv("PBXCALL_TEST_MISSING_VALUE") is None
+
+
+def test_state_files_are_opened_close_on_exec_and_never_through_a_symlink(tmp_path):
+    """Issue 13 item 20: O_CLOEXEC or O_NOFOLLOW dropped from the state files went unnoticed."""
+    import fcntl
+
+    state = str(tmp_path / "state")
+    fd = fileio.open_state(state, "rate.key.x", os.O_RDWR | os.O_CREAT)
+    try:
+        assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    finally:
+        os.close(fd)
+    os.symlink(str(tmp_path / "target"), os.path.join(state, "rate.key.y"))
+    with pytest.raises(fileio.NotRegularFile):
+        fileio.open_state(state, "rate.key.y", os.O_RDWR | os.O_CREAT)
+    assert not os.path.exists(str(tmp_path / "target"))
+    os.mkfifo(os.path.join(state, "fifo"))
+    with pytest.raises(fileio.NotRegularFile):  # at once: O_NONBLOCK
+        fileio.open_state(state, "fifo", os.O_RDONLY)
+    os.symlink(str(tmp_path), os.path.join(state, "index"))
+    with pytest.raises(fileio.NotRegularFile):
+        fileio.open_state(state, "index/ab", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    assert not os.path.exists(str(tmp_path / "ab"))

@@ -140,3 +140,48 @@ def test_ipaddress_is_imported_only_when_allowed_ips_is_set(spool, write_config)
     outputs = [subprocess.run([SYSTEM_PYTHON, "-IS", "-c", code, path], stdout=subprocess.PIPE, check=True,
                               universal_newlines=True).stdout.split() for path in (plain, listed)]
     assert outputs == [["200", "OK", "False"], ["200", "OK", "True"]]
+
+
+def test_allowed_from_is_an_exact_extension_not_a_prefix():
+    """Issue 13 item 20: "10" compiled as a prefix would admit 101 unnoticed."""
+    policy = Policy(allowed_from=["10"], allowed_to=["8"], denied_to=["88"])
+    policy.check("10", "89998887766", "k")
+    for from_ in ("101", "1", "210"):
+        with pytest.raises(Forbidden):
+            policy.check(from_, "89998887766", "k")
+    with pytest.raises(Forbidden):  # denied_to and allowed_to are prefixes
+        policy.check("10", "88001234", "k")
+    with pytest.raises(Forbidden):
+        policy.check("10", "79998887766", "k")
+
+
+def test_rule_edges_found_by_mutation_testing():
+    assert Rule("_1", False)("1") and not Rule("_1", False)("_1")  # "_" and one character is a pattern
+    assert Rule("_", True)("_1")  # a lone "_" is a literal
+    for bad, message in (("_1[2-", "unclosed \\["), ("_1[a]", "only digits and ranges inside \\[\\]"),
+                         ("", "a rule is a non-empty string")):
+        with pytest.raises(ValueError, match=message):
+            Rule(bad, True)
+    with pytest.raises(ValueError, match="must be a list of rules"):
+        Policy(allowed_to="8")
+    assert asterisk_to_regex("_X.!") == "^[0-9].+.*$" and asterisk_to_regex("_x!") == "^[0-9].*$"
+
+
+def test_forbidden_details_say_which_rule_for_the_log():
+    policy = Policy(allowed_from=["101"], allowed_to=["8"], denied_to=["_88X."])
+    cases = [("102", "8", "k: from 102 is not in allowed_from"), ("101", "7", "k: to 7 is not in allowed_to"),
+             ("101", "8801", "k: to 8801 matches denied_to '_88X.'")]
+    for from_, to, detail in cases:
+        with pytest.raises(Forbidden) as info:
+            policy.check(from_, to, "k")
+        assert info.value.detail == detail
+
+
+def test_address_list_edges():
+    addresses = AddressList(["192.0.2.1/24", "fe80::/10"])  # host bits set: taken as the network
+    assert addresses.allows("192.0.2.7") and addresses.allows("fe80::1%eth0") and not addresses.allows(None)
+    with pytest.raises(Forbidden) as info:
+        addresses.check("198.51.100.1")
+    assert info.value.detail == "client 198.51.100.1 is not in allowed_ips"
+    with pytest.raises(ValueError, match='must be a list of networks such as "192.0.2.0/24"'):
+        AddressList("192.0.2.0/24")

@@ -122,3 +122,27 @@ def test_state_directory_not_writable_fails_closed(spool, write_config):
     assert "state_path" in stderr and spool.calls() == []
 
 
+
+
+def test_a_torn_line_is_skipped_and_the_others_count():
+    from pbxcall.ratelimit import _slices
+
+    assert _slices(b"100 3\n101 2\n10") == {100: 3, 101: 2}  # the writer died mid-line
+    assert _slices(b"100 3\n\n\n100 1\n1 2 3\nx 1\n-1 4\n") == {100: 4}
+
+
+@pytest.mark.parametrize("now, wait", [(1059.0, 2), (1059.5, 2), (1060.2, 1), (1060.99, 1), (1000.5, 61)])
+def test_retry_after_is_whole_seconds_rounded_up_and_at_least_one(now, wait):
+    """One slot (1/minute) used at t=1000 (slice 1000): it frees at 1061 (the slice must
+    leave the window whole); Retry-After is never 0 and never less than the wait."""
+    from pbxcall.ratelimit import check
+
+    live, got = check({1000: 1}, (1, 60), now)
+    assert live == {1000: 1} and got == wait
+
+
+def test_a_slot_frees_exactly_when_its_slice_leaves_the_window():
+    from pbxcall.ratelimit import check
+
+    assert check({1000: 1}, (1, 60), 1060.99)[1] == 1
+    assert check({1000: 1}, (1, 60), 1061.0) == ({}, 0)

@@ -1,0 +1,26 @@
+"""The test command mutmut runs for each mutant: pytest on the given tests, any failure a kill.
+
+mutmut 2.x counts only exit code 1 as a killed mutant; pytest answers 2 when a mutant
+breaks an import (collection error), 3 for an internal error, 4 for a usage error,
+and 5 when no test ran.  A mutant that stops the tests from running is caught too,
+so every non-zero exit becomes 1.  Hypothesis runs fewer examples here (the
+mutants are many), derandomised so a kill is reproducible.
+"""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv):
+    env = dict(os.environ, PBXCALL_FUZZ_EXAMPLES="200", PBXCALL_FUZZ_REQUESTS="300")
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+               "--hypothesis-profile=mutation", "-o", "addopts="] + argv
+    code = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    return 0 if code == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
