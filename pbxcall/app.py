@@ -18,7 +18,9 @@ make_call 200 ``{"status": "OK", "from", "to", "external_id", "filename", "file"
 normalised, ``external_id`` null when absent, ``filename`` and ``file`` both the
 call file's basename (``file`` is what the old PHP returned).
 call_status / cancel_call 200 ``{"status": "OK", "filename", "from", "to",
-"external_id", "state", "attempts", "scheduled_at", "updated_at"}``.
+"external_id", "state", "attempts", "scheduled_at", "updated_at", "outcome"}``;
+``outcome`` is ``{"agent", "customer", "dial_status", "agent_answered_at",
+"customer_answered_at", "ended_at", "talk_seconds", "hangup_cause", "linkedid"}``.
 
 Errors ``{"status": "ERROR", "error": text, "code": code}``:
 400 invalid_from / invalid_to / invalid_external_id / invalid_schedule / bad_request,
@@ -191,13 +193,14 @@ def make_call(
 
         scheduled = when(fields.get("at"), fields.get("delay"), now, settings.max_schedule_days)
     check_rules(settings, key, call.from_, call.to)
+    places = spool.places(settings.outgoing_path, settings.state_path)
+    filename = spool.new_filename()
     text = callfile.render(
         call, context=settings.outgoing_context, channel_context=settings.channel_context,
         caller_id=settings.caller_id, account=settings.account, max_retries=settings.max_retries,
         retry_time=settings.retry_time, wait_time=settings.wait_time, archive=settings.archive,
+        outcome_path=statedir.outcome_path(settings.state_path, filename) if settings.outcome else None,
     ).encode("utf-8")
-    places = spool.places(settings.outgoing_path, settings.state_path)
-    filename = spool.new_filename()
     # Everything that can fail happens before the rename into outgoing/, and nothing
     # after it turns the answer into an error: 200 if and only if Asterisk has the call.
     # A dedupe or index line for a call that never reached the spool is harmless: a
@@ -215,6 +218,9 @@ def make_call(
             ratelimit.hit(settings.state_path, buckets)
             if call.external_id is not None:
                 statedir.index_add(settings.state_path, call.external_id, filename)
+            if settings.outcome:
+                statedir.outcome_create(settings.state_path, filename, now, spool.owner(settings.file_owner,
+                                                                                         log.warning))
             dedupe.record(filename, call.to, call.external_id, scheduled)
             spool.queue(text, settings.outgoing_path, settings.outgoing_temp_path,
                         fallback_staging(settings.outgoing_path), file_owner=settings.file_owner, mtime=scheduled,
@@ -287,8 +293,8 @@ def find_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", rec
     raise UnknownCall(None, "no call %s visible to key %s" % (shown(name or fields.get("external_id")), key.name))
 
 
-def _status(found: "Found", now: float) -> "Dict[str, Any]":
-    from . import callstate
+def _status(settings: "Settings", found: "Found", now: float) -> "Dict[str, Any]":
+    from . import callstate, statedir
     from .schedule import iso_utc
 
     name, where, facts, st = found
@@ -296,13 +302,33 @@ def _status(found: "Found", now: float) -> "Dict[str, Any]":
     return {"status": "OK", "filename": name, "from": facts.from_, "to": facts.to,
             "external_id": facts.external_id, "state": state, "attempts": facts.attempts,
             "scheduled_at": iso_utc(st.st_mtime) if where == callstate.OUTGOING else None,
-            "updated_at": iso_utc(st.st_ctime)}
+            "updated_at": iso_utc(st.st_ctime),
+            "outcome": call_outcome(statedir.outcome_read(settings.state_path, name), state)}
+
+
+def call_outcome(text: "Optional[str]", state: str) -> "Dict[str, Any]":
+    """The status answer's ``outcome`` object: what Asterisk reported (pbxcall.outcome),
+    null fields while it is not known yet, and agent and customer ``unknown`` for a
+    finished call of which nothing was reported (outcome off, or the dialplan missing)."""
+    from . import callstate
+    from .outcome import empty, finished, parse
+    from .schedule import iso_utc
+
+    result = parse(text) if text is not None else None
+    if state in callstate.FINISHED and not finished(result):
+        return empty("unknown")
+    if result is None or state == "cancelled":
+        return empty()
+    for name in ("agent_answered_at", "customer_answered_at", "ended_at"):
+        if result[name] is not None:
+            result[name] = iso_utc(result[name])
+    return result
 
 
 def call_status(
     settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]"
 ) -> "Reply":
-    return 200, _status(find_call(settings, key, fields, record), time.time()), []
+    return 200, _status(settings, find_call(settings, key, fields, record), time.time()), []
 
 
 def cancel_call(
@@ -323,7 +349,7 @@ def cancel_call(
             found = find_call(settings, key, fields, record)
             if found[2].attempts:  # Asterisk started it in the same instant
                 raise AlreadyStarted(None, "started while being cancelled")
-            return 200, _status(found, now), []
+            return 200, _status(settings, found, now), []
         # gone from outgoing/ between the look and the rename: look again
     raise AlreadyStarted(None, "the call kept moving while being cancelled")
 

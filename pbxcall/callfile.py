@@ -15,6 +15,9 @@ The lines and why each is there (SPEC §4, checked against ``pbx/pbx_spool.c``):
     Set: __PBXCALL_EXTERNAL_ID=crm-2345   inherited by every leg, for dialplan and AGI
     Archive: yes                          only when ``archive`` is on
 
+With ``outcome`` on, ``Context: pbxcall-outcome`` and three more ``Set:`` lines
+(``PBXCALL_CONTEXT``, ``PBXCALL_OUTCOME``, the hangup handler): see pbxcall.outcome.
+
 ``pbx_spool.c`` reads the file line by line: ``;`` ends a line anywhere, ``#``
 after white space starts a comment, a line of 1024 bytes or more is dropped, and
 there is no escaping.  ``Set:`` values are not trimmed, so no spaces around ``=``.
@@ -29,6 +32,10 @@ if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
     from typing import Optional
 
 PLACEHOLDERS = ("{from}", "{to}", "{external_id}")
+#: pbxcall.outcome's dialplan context and hangup handler (kept here: a CGI request
+#: renders a call file without importing pbxcall.outcome)
+OUTCOME_CONTEXT = "pbxcall-outcome"
+OUTCOME_HANDLER = "hangup"
 MAX_LINE = 1023  # bytes before the newline; pbx_spool.c drops longer lines
 
 class Call:
@@ -87,16 +94,20 @@ def render(
     retry_time: int = 60,
     wait_time: int = 30,
     archive: bool = False,
+    outcome_path: "Optional[str]" = None,
 ) -> str:
     """The call file's text, or :class:`BadRequest` if a value would break a line.
 
-    An empty ``caller_id`` or ``account`` template leaves its line out.
+    An empty ``caller_id`` or ``account`` template leaves its line out.  With
+    ``outcome_path`` the answered agent goes through pbxcall's dialplan context
+    (:mod:`pbxcall.outcome`), which notes the answer there and then dials in
+    ``context``; a hangup handler notes how the attempt ended.
     """
     fields = [
         ("Channel", "Local/%s@%s" % (call.from_, channel_context or context)),
         ("CallerID", expand(caller_id, call)),
         ("Account", expand(account, call)),
-        ("Context", context),
+        ("Context", OUTCOME_CONTEXT if outcome_path else context),
         ("Extension", call.to),
         ("Priority", "1"),
         ("MaxRetries", str(max_retries)),
@@ -106,6 +117,10 @@ def render(
     if call.external_id is not None:
         fields.append(("Set", "CDR(userfield)=" + call.external_id))
         fields.append(("Set", "__PBXCALL_EXTERNAL_ID=" + call.external_id))
+    if outcome_path:
+        fields.append(("Set", "PBXCALL_CONTEXT=" + context))
+        fields.append(("Set", "PBXCALL_OUTCOME=" + outcome_path))
+        fields.append(("Set", "CHANNEL(hangup_handler_push)=%s,%s,1" % (OUTCOME_CONTEXT, OUTCOME_HANDLER)))
     if archive:
         fields.append(("Archive", "yes"))
     lines = []

@@ -128,6 +128,8 @@ def check(path: Optional[str] = None, user: Optional[str] = None) -> List[Findin
     findings.extend(_directories(settings, user))
     findings.extend(_ownership(settings.state_path, user))
     findings.extend(_cgi_module())
+    if settings.outcome:
+        findings.extend(outcome_finding(ASTERISK_CLI))
     if settings.channel_context != RECOMMENDED_CONTEXT:
         findings.append(("hint", "channel_context is %s -> %s keeps the agent's voicemail from answering the "
                                  "first leg" % (json.dumps(settings.channel_context),
@@ -277,3 +279,32 @@ def cgi_module_finding(command: List[str]) -> List[Finding]:
            "systemctl restart httpd")
     return [("problem", "Apache includes pbxcall's CGI config (%s) but has neither mod_cgid nor mod_cgi loaded: "
                         "the endpoints answer 503 service_unavailable -> %s" % (ours[0], fix))]
+
+
+#: how to run an Asterisk CLI command (the command follows as one argument)
+ASTERISK_CLI = ["/usr/sbin/asterisk", "-rx"]
+
+
+def outcome_finding(cli: List[str]) -> List[Finding]:
+    """With ``outcome`` on, Asterisk must have pbxcall's dialplan loaded: every call
+    file sends the answered agent through it.  Asked with ``cli`` + ``dialplan show``."""
+    import subprocess
+
+    from .outcome import CONTEXT, HANDLER
+
+    fix = ("python3 /opt/pbxcall/pbxcall dialplan >> /etc/asterisk/extensions_custom.conf && "
+           "asterisk -rx 'dialplan reload'")
+    try:
+        out = subprocess.run(cli + ["dialplan show %s" % CONTEXT], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             universal_newlines=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return [("problem", "outcome is on, but Asterisk could not be asked whether pbxcall's dialplan is loaded "
+                            "(%s): calls fail if it is not -> run check where asterisk -rx works, or %s"
+                 % (exc, fix))]
+    missing = [what for what, found in (("the context [%s]" % CONTEXT, "Context '%s'" % CONTEXT in out),
+                                        ("its '%s' extension" % HANDLER, "'%s' =>" % HANDLER in out),
+                                        ("its '_[0-9+*#].' extension", "'_[0-9+*#].' =>" in out)) if not found]
+    if not missing:
+        return []
+    return [("problem", "outcome is on, but Asterisk has not loaded %s: every answered call would fail -> %s "
+                        "(or set \"outcome\": false)" % (", ".join(missing), fix))]

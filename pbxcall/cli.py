@@ -25,6 +25,11 @@
         same file, the rules and limits of key NAME, default the first key);
         prints the JSON the API would have returned.  Exit 1 on an error answer.
 
+    dialplan
+        Print pbxcall's dialplan context for the call outcome (setting "outcome"):
+        append it to /etc/asterisk/extensions_custom.conf, asterisk -rx "dialplan
+        reload", then set "outcome": true.  check verifies that Asterisk loaded it.
+
     import-php PATH.php [--output FILE]
         The old .api.env.php as JSON settings (read, never executed), printed or
         written to FILE (atomically, mode 0640, only when usable: a failed import
@@ -49,7 +54,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from .settings import Settings
 
-DESCRIPTION = "pbxcall's admin commands: serve, apache-config, prune, check, call, import-php."
+DESCRIPTION = "pbxcall's admin commands: serve, apache-config, prune, check, call, dialplan, import-php."
 DEMO_DIR = "pbxcall-demo"
 INSTALL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APACHE_STYLES = {"2.4": "pbxcall.conf", "2.4.6": "pbxcall-2.4.6.conf", "wsgi": "pbxcall-wsgi.conf"}
@@ -252,6 +257,13 @@ def call(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
+def dialplan(args: argparse.Namespace) -> int:
+    from .outcome import DIALPLAN
+
+    sys.stdout.write(DIALPLAN)
+    return 0
+
+
 def import_php(args: argparse.Namespace) -> int:
     import json
 
@@ -350,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     place.add_argument("--key", help="whose rules and limits apply (a key name; default the first key)")
     place.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
     place.set_defaults(func=call)
+    plan = commands.add_parser("dialplan", help="print the dialplan context for the call outcome")
+    plan.set_defaults(func=dialplan)
     php = commands.add_parser("import-php", help="turn an old .api.env.php into JSON settings")
     php.add_argument("path", metavar="PATH.php", help="the old settings file")
     php.add_argument("--output", metavar="FILE",

@@ -1,9 +1,9 @@
 """JSON in and out without importing ``json``, which costs a CGI process ``re``.
 
 :func:`dumps` gives byte for byte what ``json.dumps`` gives (ASCII, ``", "`` and
-``": "``) for the flat objects pbxcall answers and audits with: str, int, bool and
-None values.  :func:`loads` reads what ``json.loads`` reads, strictly (no NaN or
-Infinity), into the same values.
+``": "``) for the objects pbxcall answers and audits with: str, int, bool and None
+values, and objects of them (the status answer's ``outcome``).  :func:`loads` reads
+what ``json.loads`` reads, strictly (no NaN or Infinity), into the same values.
 """
 
 TYPE_CHECKING = False
@@ -14,7 +14,7 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b
 
 
 def dumps(obj: "Dict[str, Any]") -> str:
-    """``json.dumps(obj)`` for a flat object of str/int/bool/None values."""
+    """``json.dumps(obj)`` for an object of str/int/bool/None values and such objects."""
     return "{" + ", ".join(_value(key) + ": " + _value(value) for key, value in obj.items()) + "}"
 
 
@@ -25,6 +25,8 @@ def _value(value: "Any") -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, dict):
+        return dumps(value)
     out = []
     for char in value:
         if char in _ESCAPES:

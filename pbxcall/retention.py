@@ -1,7 +1,8 @@
 """Retention: remove what pbxcall left behind once it is old enough.
 
-- ``outgoing_done/`` and ``<state_path>/cancelled/``: pbxcall's own call files
-  (named ``call-`` + 16 hex digits) older than ``retention_days``;
+- ``outgoing_done/``, ``<state_path>/cancelled/`` and ``<state_path>/outcome/``:
+  pbxcall's own call and outcome files (named ``call-`` + 16 hex digits) older than
+  ``retention_days``;
 - staging directories: ``call-*`` files older than an hour, left by a process that
   was killed between writing and renaming (never in ``outgoing/``);
 - the external_id index: lines whose call file is gone.
@@ -11,6 +12,7 @@ once an hour, after a call is queued) and by ``python3 -m pbxcall prune`` for cr
 """
 
 from . import spool, statedir
+from .fileio import join
 from .settings import Settings, fallback_staging
 
 TYPE_CHECKING = False
@@ -25,7 +27,8 @@ def run(settings: "Settings", now: float) -> "Dict[str, Any]":
     cancelled = statedir.cancelled_path(settings.state_path)
     done = spool.done_path(settings.outgoing_path)
     age = settings.retention_days * 86400.0
-    archived, problems = spool.prune([(done, age, False), (cancelled, age, False)], now)
+    outcomes = join(settings.state_path, statedir.OUTCOME_DIR)
+    archived, problems = spool.prune([(done, age, False), (cancelled, age, False), (outcomes, age, False)], now)
     fallback = fallback_staging(settings.outgoing_path)
     stagings = [(settings.outgoing_temp_path, float(STAGING_MAX_AGE), True)]
     if fallback != settings.outgoing_temp_path:

@@ -38,6 +38,7 @@ PLACEHOLDER_KEYS = frozenset([
 ])
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _CONTEXT_CHARS = _NAME_CHARS
+_PATH_CHARS = _NAME_CHARS | {"/"}
 
 
 class ApiKey:
@@ -97,6 +98,7 @@ FIELDS: "Dict[str, _Field]" = {
     "retention_days": _Field(int, 30, 1, 3650),
     "dedupe_seconds": _Field(int, 10, 0, 3600),
     "max_schedule_days": _Field(int, 7, 1, 365),
+    "outcome": _Field(bool, False),  # the admin loaded pbxcall's dialplan (pbxcall dialplan)
 }
 RATE_FIELDS = ("per_key", "per_from")
 KEY_FIELDS = ("api_key", "api_keys")
@@ -134,6 +136,7 @@ class Settings:
     retention_days: int
     dedupe_seconds: int
     max_schedule_days: int
+    outcome: bool
     policy: "Optional[Policy]"
     addresses: "Optional[AddressList]"
     rates: "Dict[str, Rate]"
@@ -280,6 +283,10 @@ def _check_values(source: str, values: "Dict[str, Any]") -> "Dict[str, Any]":
             raise _invalid(source, "%s must be an absolute path (starting with /), got %r: a relative one "
                                    "would be resolved against the web server's working directory"
                            % (name, values[name]))
+    if values.get("outcome") and values.get("state_path") is not None and not _PATH_CHARS.issuperset(
+            values["state_path"]):
+        # The outcome file's path travels in the call file and through the dialplan.
+        raise _invalid(source, "with outcome on, state_path must be of [A-Za-z0-9/._-], got %r" % values["state_path"])
     outgoing = values.get("outgoing_path", FIELDS["outgoing_path"].default)
     staging = values.get("outgoing_temp_path")
     if staging is not None and same_place(staging, outgoing):

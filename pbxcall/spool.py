@@ -33,7 +33,7 @@ def new_filename() -> str:
     return "call-" + posix.urandom(8).hex()
 
 
-def _owner(name: "Optional[str]", warn: "Warn") -> "Optional[tuple]":
+def owner(name: "Optional[str]", warn: "Warn") -> "Optional[Tuple[int, int]]":
     """(uid, gid) to give the file, or None.  Only root can give files away."""
     if not name or posix.geteuid() != 0:
         return None
@@ -48,7 +48,7 @@ def _owner(name: "Optional[str]", warn: "Warn") -> "Optional[tuple]":
     return entry.pw_uid, entry.pw_gid
 
 
-def _stage(path: str, data: bytes, owner: "Optional[tuple]", mtime: "Optional[float]",
+def _stage(path: str, data: bytes, owner: "Optional[Tuple[int, int]]", mtime: "Optional[float]",
            fsync: bool) -> None:
     """Create ``path`` exclusively and make it final; remove it again on any failure."""
     fd = posix.open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600)
@@ -106,10 +106,10 @@ def queue(
     """
     name = name or new_filename()
     target = join(outgoing_path, name)
-    owner = _owner(file_owner, warn)
+    given = owner(file_owner, warn)
     staged = join(staging_path, name)
     try:
-        _stage(staged, data, owner, mtime, fsync)
+        _stage(staged, data, given, mtime, fsync)
         try:
             posix.rename(staged, target)
         except OSError as exc:
@@ -117,7 +117,7 @@ def queue(
             if exc.errno != errno.EXDEV or same_place(fallback_path, staging_path):
                 raise
             staged = join(fallback_path, name)
-            _stage(staged, data, owner, mtime, fsync)
+            _stage(staged, data, given, mtime, fsync)
             try:
                 posix.rename(staged, target)
             except BaseException:

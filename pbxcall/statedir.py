@@ -9,6 +9,8 @@
   records it: identical requests racing each other give one call.
 - ``prune.stamp`` / ``prune.lock``: when retention last ran; one process at a time.
 - ``cancelled/``: cancelled call files (moved there by :mod:`pbxcall.spool`).
+- ``outcome/<filename>``: with ``outcome`` on, made by pbxcall before the call file is
+  queued, then appended to by Asterisk's dialplan (:mod:`pbxcall.outcome`).
 - ``rate.*``: rate-limit buckets (:mod:`pbxcall.ratelimit`).
 """
 
@@ -23,12 +25,42 @@ if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
 
 INDEX_DIR = "index"
 CANCELLED_DIR = "cancelled"
+OUTCOME_DIR = "outcome"
 PRUNE_EVERY = 3600  # seconds between opportunistic retention runs
 
 
 def cancelled_path(state_path: str) -> str:
     """Where cancelled call files go: on the spool's filesystem, so a rename moves them."""
     return join(state_path, CANCELLED_DIR)
+
+
+def outcome_path(state_path: str, filename: str) -> str:
+    """The outcome file of call ``filename``, as the call file names it to Asterisk."""
+    return join(state_path, OUTCOME_DIR, filename)
+
+
+def outcome_create(state_path: str, filename: str, now: float, owner: "Optional[Tuple[int, int]]") -> None:
+    """Make the call's outcome file, ``queued <epoch>``: Asterisk's FILE() appends lines
+    only to a file that exists.  ``owner``: who Asterisk runs as, when pbxcall is root."""
+    fd = open_state(state_path, "%s/%s" % (OUTCOME_DIR, filename), posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL)
+    try:
+        write_all(fd, ("queued %d\n" % now).encode("ascii"))
+        if owner is not None:
+            posix.fchown(fd, owner[0], owner[1])
+    finally:
+        posix.close(fd)
+
+
+def outcome_read(state_path: str, filename: str) -> "Optional[str]":
+    """The text of the call's outcome file, or None if there is none."""
+    try:
+        fd = open_state(state_path, "%s/%s" % (OUTCOME_DIR, filename), posix.O_RDONLY)
+    except (FileNotFoundError, NotRegularFile):
+        return None
+    try:
+        return read_all(fd).decode("utf-8", "replace")
+    finally:
+        posix.close(fd)
 
 
 def _shard(external_id: str) -> str:

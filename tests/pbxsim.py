@@ -10,6 +10,7 @@ the last digit of the number (0-4 answer, 5 busy, 6 never answers, 7 congestion,
 the pid that ``start`` printed if it is still alive after that.
 """
 
+import contextlib
 import json
 import os
 import shlex
@@ -45,9 +46,13 @@ def local_epoch(stamp):
 class Pbx:
     """One running pbxsim instance in ``directory``."""
 
-    def __init__(self, directory, globals_=None):
+    def __init__(self, directory, globals_=None, custom_dialplan=None):
         self.dir = directory
         self.globals = dict(globals_ or {})
+        if custom_dialplan is not None:  # as an admin adds it to FreePBX's extensions_custom.conf
+            os.makedirs(os.path.join(directory, "etc"), exist_ok=True)
+            with open(os.path.join(directory, "etc", "extensions_custom.conf"), "w") as stream:
+                stream.write("[from-internal-custom]\n\n" + custom_dialplan)
         self.start()
 
     def start(self, keep=False):
@@ -113,3 +118,27 @@ def _alive(pid):
             return b"asterisk" in stream.read()
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def running(prefix, globals_=None, custom_dialplan=None):
+    """A pbxsim instance in a fresh directory under /dev/shm for a test module; stopped
+    (by its own pid) and removed afterwards, also when a test failed.  As on FreePBX
+    the call files are Asterisk's: ``file_owner`` is ``asterisk`` when running as root."""
+    import shutil
+    import tempfile
+
+    import apache
+
+    base = tempfile.mkdtemp(prefix=prefix, dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+    os.chmod(base, 0o755)
+    instance = None
+    try:
+        instance = Pbx(os.path.join(base, "pbx"), globals_, custom_dialplan)
+        instance.file_owner = apache.USER if apache.ensure_user() else None
+        instance.state = os.path.join(os.path.dirname(instance.outgoing), "pbxcall")
+        yield instance
+    finally:
+        if instance is not None:
+            instance.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -319,6 +319,7 @@ def test_unknown_setting_is_logged_as_warning(write_config):
     {"a": "plain", "b": None, "c": True, "d": False, "e": 7},
     {"q": 'quote " back \\ nl \n cr \r tab \t bs \b ff \f nul \x00 del \x7f'},
     {"u": "\u0430\u0431\u0432 \u20ac \U0001f4de \ud800"},
+    {"outcome": {"agent": "answered", "talk_seconds": 3, "ended_at": None, "nested": {"x": True}}, "after": 1},
 ])
 def test_dumps_is_json_dumps(obj):
     assert dumps(obj) == json.dumps(obj)

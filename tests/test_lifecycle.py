@@ -19,7 +19,7 @@ from helpers import Inotify, asterisk_attempt, asterisk_finish, cgi_environ, fix
 
 CALL = "/api/make_call.php?from=101&to=89998887766&external_id=crm-2345"
 STATUS_KEYS = ["status", "filename", "from", "to", "external_id", "state", "attempts", "scheduled_at",
-               "updated_at"]
+               "updated_at", "outcome"]
 
 
 def status(app, query, code=200):
@@ -46,6 +46,9 @@ def test_status_through_every_state(app, spool):
     asterisk_finish(spool.outgoing, name, "Expired")
     expired = status(app, "filename=" + name)
     assert (expired["state"], expired["attempts"], expired["scheduled_at"]) == ("expired", 2, None)
+    # outcome off: a finished call's outcome is unknown, never a guess; before the end, null
+    assert (expired["outcome"]["agent"], expired["outcome"]["customer"]) == ("unknown", "unknown")
+    assert set(first["outcome"].values()) == {None}
 
 
 @pytest.mark.parametrize("word, state", [("Completed", "completed"), ("Expired", "expired"), ("Failed", "failed")])
