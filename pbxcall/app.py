@@ -3,7 +3,7 @@
 Endpoints (any path whose last segment is the name, so they can be mounted anywhere;
 a path with anything after an endpoint's name is a 404)::
 
-    GET|POST /api/make_call.php    from, to[, external_id][, at | delay]
+    GET|POST /api/make_call.php    from, to[, external_id][, at | delay][, callback_url]
     GET|POST /api/call_status.php  filename | external_id
     POST     /api/cancel_call.php  filename | external_id
     all with  Authorization: Bearer KEY
@@ -23,7 +23,8 @@ call_status / cancel_call 200 ``{"status": "OK", "filename", "from", "to",
 "customer_answered_at", "ended_at", "talk_seconds", "hangup_cause", "linkedid"}``.
 
 Errors ``{"status": "ERROR", "error": text, "code": code}``:
-400 invalid_from / invalid_to / invalid_external_id / invalid_schedule / bad_request,
+400 invalid_from / invalid_to / invalid_external_id / invalid_schedule /
+invalid_callback_url / bad_request,
 401 unauthorized (+ WWW-Authenticate), 403 forbidden, 404 not_found / unknown_call,
 405 method_not_allowed (+ Allow), 409 already_started / already_finished,
 429 rate_limited (+ Retry-After), 500 config_error / spool_error / internal_error.
@@ -44,6 +45,7 @@ from .errors import (
     AlreadyStarted,
     BadRequest,
     Forbidden,
+    InvalidCallbackUrl,
     MethodNotAllowed,
     NotFound,
     PbxcallError,
@@ -193,6 +195,14 @@ def make_call(
 
         scheduled = when(fields.get("at"), fields.get("delay"), now, settings.max_schedule_days)
     check_rules(settings, key, call.from_, call.to)
+    callback_url = fields.get("callback_url") or None
+    if callback_url is not None:
+        from .webhook import callback_allowed
+
+        if not callback_allowed(callback_url, settings.callback_url_prefixes or ()):
+            raise InvalidCallbackUrl(None, "callback_url %s is not under callback_url_prefixes"
+                                     % shown(callback_url))
+    hooks = bool(settings.targets or key.webhooks or callback_url)
     places = spool.places(settings.outgoing_path, settings.state_path)
     filename = spool.new_filename()
     text = callfile.render(
@@ -218,6 +228,11 @@ def make_call(
             ratelimit.hit(settings.state_path, buckets)
             if call.external_id is not None:
                 statedir.index_add(settings.state_path, call.external_id, filename)
+            if hooks:
+                from .webhook import subscription
+
+                statedir.hooks_create(settings.state_path, filename,
+                                      dumps(subscription(key.name, callback_url)).encode("ascii"))
             if settings.outcome:
                 statedir.outcome_create(settings.state_path, filename, now, spool.owner(settings.file_owner,
                                                                                          log.warning))
@@ -293,7 +308,7 @@ def find_call(settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", rec
     raise UnknownCall(None, "no call %s visible to key %s" % (shown(name or fields.get("external_id")), key.name))
 
 
-def _status(settings: "Settings", found: "Found", now: float) -> "Dict[str, Any]":
+def status_answer(settings: "Settings", found: "Found", now: float) -> "Dict[str, Any]":
     from . import callstate, statedir
     from .schedule import iso_utc
 
@@ -328,7 +343,7 @@ def call_outcome(text: "Optional[str]", state: str) -> "Dict[str, Any]":
 def call_status(
     settings: "Settings", key: "ApiKey", fields: "Dict[str, str]", log: "Log", record: "Dict[str, Any]"
 ) -> "Reply":
-    return 200, _status(settings, find_call(settings, key, fields, record), time.time()), []
+    return 200, status_answer(settings, find_call(settings, key, fields, record), time.time()), []
 
 
 def cancel_call(
@@ -349,7 +364,7 @@ def cancel_call(
             found = find_call(settings, key, fields, record)
             if found[2].attempts:  # Asterisk started it in the same instant
                 raise AlreadyStarted(None, "started while being cancelled")
-            return 200, _status(settings, found, now), []
+            return 200, status_answer(settings, found, now), []
         # gone from outgoing/ between the look and the rename: look again
     raise AlreadyStarted(None, "the call kept moving while being cancelled")
 

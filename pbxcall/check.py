@@ -130,6 +130,8 @@ def check(path: Optional[str] = None, user: Optional[str] = None) -> List[Findin
     findings.extend(_cgi_module())
     if settings.outcome:
         findings.extend(outcome_finding(ASTERISK_CLI))
+    if settings.targets or settings.callback_url_prefixes or any(key.webhooks for key in settings.keys):
+        findings.extend(webhook_findings(settings.state_path, time_now()))
     if settings.channel_context != RECOMMENDED_CONTEXT:
         findings.append(("hint", "channel_context is %s -> %s keeps the agent's voicemail from answering the "
                                  "first leg" % (json.dumps(settings.channel_context),
@@ -308,3 +310,46 @@ def outcome_finding(cli: List[str]) -> List[Finding]:
         return []
     return [("problem", "outcome is on, but Asterisk has not loaded %s: every answered call would fail -> %s "
                         "(or set \"outcome\": false)" % (", ".join(missing), fix))]
+
+
+def time_now() -> float:
+    import time
+
+    return time.time()
+
+
+#: a sender that has not looked for this long is not running
+SENDER_SILENT = 180.0
+#: an entry this old still in the outbox: the receiver has been failing for a while
+OUTBOX_LATE = 600.0
+
+
+def webhook_findings(state_path: str, now: float) -> List[Finding]:
+    """The webhook sender's health: running, keeping up, no dead letters."""
+    from .notify import HEARTBEAT
+    from .outbox import Outbox
+
+    findings: "List[Finding]" = []
+    try:
+        silent = now - os.stat(os.path.join(state_path, HEARTBEAT)).st_mtime
+    except OSError:
+        silent = None
+    if silent is None or silent > SENDER_SILENT:
+        findings.append(("problem", "webhooks are set but no sender is running (%s) -> systemctl enable --now "
+                                    "pbxcall-notify (packaging/pbxcall-notify.service), or from cron every minute: "
+                                    "python3 /opt/pbxcall/pbxcall notify --once"
+                         % ("never ran" if silent is None else "last seen %d s ago" % silent)))
+    outbox = Outbox(state_path)
+    pending = [entry for _, entry in outbox.pending()]
+    late = [entry for entry in pending if now - entry.get("created", now) > OUTBOX_LATE]
+    if late:
+        oldest = max(now - entry["created"] for entry in late)
+        findings.append(("problem", "the webhook outbox is growing: %d waiting, the oldest for %d min (last error: "
+                                    "%s) -> is the receiver up? python3 /opt/pbxcall/pbxcall webhooks"
+                         % (len(pending), oldest // 60, late[0].get("last_error") or "-")))
+    dead = list(outbox.dead_letters())
+    if dead:
+        findings.append(("problem", "%d webhook dead letter%s (e.g. %s: %s) -> python3 /opt/pbxcall/pbxcall webhooks; "
+                                    "once the receiver is fixed: python3 /opt/pbxcall/pbxcall webhooks resend --all"
+                         % (len(dead), "" if len(dead) == 1 else "s", dead[0][0], dead[0][1].get("last_error"))))
+    return findings

@@ -25,6 +25,15 @@
         same file, the rules and limits of key NAME, default the first key);
         prints the JSON the API would have returned.  Exit 1 on an error answer.
 
+    notify [--once] [--config PATH]
+        The webhook sender: writes call events to the outbox and delivers them,
+        until stopped (systemd: packaging/pbxcall-notify.service), or one round with
+        --once (cron, every minute).
+
+    webhooks [list | resend [--all | NAME ...]] [--config PATH]
+        The outbox: what waits to be sent and the dead letters; resend puts dead
+        letters back (all, or by name) for another 24 hours of retries.
+
     dialplan
         Print pbxcall's dialplan context for the call outcome (setting "outcome"):
         append it to /etc/asterisk/extensions_custom.conf, asterisk -rx "dialplan
@@ -36,7 +45,7 @@
         never leaves an empty settings file).  Warns about settings it does not
         know; exit 1 if the file cannot be read or is not usable as settings.
 
-Run as root, call, prune and serve --config first become the owner of the spool
+Run as root, call, prune, notify, webhooks and serve --config first become the owner of the spool
 (outgoing/'s owner: asterisk on FreePBX), so that every file they create is one the
 web server can use.  From any directory: python3 /opt/pbxcall/pbxcall COMMAND.
 
@@ -54,7 +63,8 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from .settings import Settings
 
-DESCRIPTION = "pbxcall's admin commands: serve, apache-config, prune, check, call, dialplan, import-php."
+DESCRIPTION = ("pbxcall's admin commands: serve, apache-config, prune, check, call, notify, webhooks, dialplan, "
+               "import-php.")
 DEMO_DIR = "pbxcall-demo"
 INSTALL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APACHE_STYLES = {"2.4": "pbxcall.conf", "2.4.6": "pbxcall-2.4.6.conf", "wsgi": "pbxcall-wsgi.conf"}
@@ -257,6 +267,56 @@ def call(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
+def notify(args: argparse.Namespace) -> int:
+    import signal
+
+    from .log import Log
+    from .notify import Sender
+
+    settings = load(args, as_spool_owner=True)
+    sender = Sender(settings, Log(sys.stderr, settings.log_file))
+    if args.once:
+        written, delivered, _ = sender.round()
+        print("%d events written, %d delivered" % (written, delivered))
+        return 0
+    def stop(signum: int, frame: object) -> None:
+        # Raised where the sender is (asleep in select, or between two files): every
+        # outbox write is a temporary file and a rename, so nothing is left half-done.
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        sender.run()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def webhooks(args: argparse.Namespace) -> int:
+    import time
+
+    from .outbox import Outbox
+
+    settings = load(args, as_spool_owner=True)
+    outbox = Outbox(settings.state_path)
+    if args.action == "resend":
+        names = [name for name, _ in outbox.dead_letters()] if args.all else args.names
+        if not names:
+            print("pbxcall webhooks: name the dead letters to resend, or --all", file=sys.stderr)
+            return 2
+        missing = [name for name in names if not outbox.resend(name, time.time())]
+        print("%d dead letters back in the outbox" % (len(names) - len(missing)))
+        for name in missing:
+            print("pbxcall webhooks: no dead letter %s" % name, file=sys.stderr)
+        return 1 if missing else 0
+    for kind, entries in (("pending", outbox.pending()), ("dead", outbox.dead_letters())):
+        for name, entry in entries:
+            print("%s %s %s attempts=%d next_at=%s last_error=%s" % (
+                kind, name, entry["url"], entry.get("attempts", 0),
+                "-" if kind == "dead" else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry["next_at"])),
+                entry.get("last_error") or "-"))
+    return 0
+
+
 def dialplan(args: argparse.Namespace) -> int:
     from .outcome import DIALPLAN
 
@@ -362,6 +422,16 @@ def build_parser() -> argparse.ArgumentParser:
     place.add_argument("--key", help="whose rules and limits apply (a key name; default the first key)")
     place.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
     place.set_defaults(func=call)
+    send = commands.add_parser("notify", help="the webhook sender (long-running, or --once)")
+    send.add_argument("--once", action="store_true", help="one round, then exit (for cron)")
+    send.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
+    send.set_defaults(func=notify)
+    hooks = commands.add_parser("webhooks", help="list the webhook outbox and dead letters, or resend them")
+    hooks.add_argument("action", nargs="?", choices=["list", "resend"], default="list")
+    hooks.add_argument("names", nargs="*", metavar="NAME", help="dead letters to resend (as listed)")
+    hooks.add_argument("--all", action="store_true", help="resend every dead letter")
+    hooks.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
+    hooks.set_defaults(func=webhooks)
     plan = commands.add_parser("dialplan", help="print the dialplan context for the call outcome")
     plan.set_defaults(func=dialplan)
     php = commands.add_parser("import-php", help="turn an old .api.env.php into JSON settings")

@@ -160,6 +160,13 @@ class InvalidSchedule(BadRequest):
     message = "Invalid schedule"
 
 
+class InvalidCallbackUrl(BadRequest):
+    """A callback_url outside the settings' callback_url_prefixes (never contacted)."""
+
+    code = "invalid_callback_url"
+    message = "Invalid callback_url"
+
+
 class UnknownCall(PbxcallError):
     """No call by that filename (or external_id) that this key may see."""
 

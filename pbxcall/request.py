@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
 
 MAX_BODY = 64 * 1024  # bytes; a click-to-call request is a few hundred
 #: the fields whose values pbxcall uses; others are ignored, never logged
-FIELDS = ("from", "to", "external_id", "at", "delay", "filename")
+FIELDS = ("from", "to", "external_id", "at", "delay", "filename", "callback_url")
 #: the fields that go into the request's log line
 LOGGED = ("from", "to", "external_id")
 FORM = "application/x-www-form-urlencoded"

@@ -21,13 +21,14 @@ if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
 
     from .policy import AddressList, Policy
     from .ratelimit import Rate
+    from .webhook import Target
 
 SYSTEM_PATH = "/etc/pbxcall/api.env.json"
 #: bytes a settings file may have: it is read by every CGI request (a FIFO or /dev/zero
 #: named as the settings is refused at once, never waited on)
 MAX_FILE = 1024 * 1024
 #: settings that name files or directories: absolute, or Apache's working directory decides
-PATH_FIELDS = ("outgoing_path", "outgoing_temp_path", "state_path", "audit_log", "log_file")
+PATH_FIELDS = ("outgoing_path", "outgoing_temp_path", "state_path", "audit_log", "log_file", "webhook_ca_file")
 PACKAGE_PATH = join(dirname(dirname(abspath(__file__))), ".api.env.json")
 
 #: documented example keys (the contract's, the old PHP project's, this README's);
@@ -44,13 +45,16 @@ _PATH_CHARS = _NAME_CHARS | {"/"}
 class ApiKey:
     """One accepted Bearer token, the name it is logged under, and its own limits."""
 
-    __slots__ = ("name", "secret", "policy")
+    __slots__ = ("name", "secret", "policy", "webhooks")
 
-    def __init__(self, name: str, secret: bytes, policy: "Optional[Policy]" = None) -> None:
+    def __init__(self, name: str, secret: bytes, policy: "Optional[Policy]" = None,
+                 webhooks: "Sequence[Target]" = ()) -> None:
         self.name = name
         self.secret = secret
         #: the key's own rules; None when it has none
         self.policy = policy
+        #: webhook targets for the calls placed with this key
+        self.webhooks = tuple(webhooks)
 
     def __repr__(self) -> str:  # never the secret
         return "ApiKey(%r)" % self.name
@@ -99,6 +103,10 @@ FIELDS: "Dict[str, _Field]" = {
     "dedupe_seconds": _Field(int, 10, 0, 3600),
     "max_schedule_days": _Field(int, 7, 1, 365),
     "outcome": _Field(bool, False),  # the admin loaded pbxcall's dialplan (pbxcall dialplan)
+    "webhooks": _Field(list, None),  # [{"url", "secret", "events"}] for every call
+    "callback_url_prefixes": _Field(list, None),  # where a request's callback_url may point
+    "callback_secret": _Field(str, None),  # signs the events sent to a callback_url
+    "webhook_ca_file": _Field(str, None),  # CA bundle for HTTPS targets (default: the system's)
 }
 RATE_FIELDS = ("per_key", "per_from")
 KEY_FIELDS = ("api_key", "api_keys")
@@ -109,7 +117,7 @@ POLICY_FIELDS = ("allowed_from", "allowed_to", "denied_to")
 class Settings:
     """Validated settings.  Attribute names are the setting names."""
 
-    __slots__ = tuple(FIELDS) + ("keys", "source", "warnings", "policy", "addresses", "rates")
+    __slots__ = tuple(FIELDS) + ("keys", "source", "warnings", "policy", "addresses", "rates", "targets")
     keys: "Tuple[ApiKey, ...]"
     outgoing_path: str
     outgoing_temp_path: str
@@ -137,6 +145,11 @@ class Settings:
     dedupe_seconds: int
     max_schedule_days: int
     outcome: bool
+    webhooks: "Any"
+    callback_url_prefixes: "Optional[List[str]]"
+    callback_secret: "Optional[str]"
+    webhook_ca_file: "Optional[str]"
+    targets: "Tuple[Target, ...]"
     policy: "Optional[Policy]"
     addresses: "Optional[AddressList]"
     rates: "Dict[str, Rate]"
@@ -161,6 +174,9 @@ class Settings:
         self.policy = _policy(source, "", values)
         self.addresses = _addresses(source, self.allowed_ips)
         self.rates = _rates(source, self.rate_limit)
+        self.targets = _targets(source, "webhooks", self.webhooks)
+        if self.callback_url_prefixes is not None:
+            _callback_prefixes(source, self.callback_url_prefixes, self.callback_secret)
 
     @classmethod
     def from_mapping(cls, data: "Any", source: str = "<settings>") -> "Settings":
@@ -345,6 +361,33 @@ def _policy(source: str, prefix: str, data: "Mapping[str, Any]") -> "Optional[Po
         raise
 
 
+def _targets(source: str, where: str, entries: "Any", owner: str = "settings") -> "Tuple[Target, ...]":
+    """Webhook targets, checked (pbxcall.webhook is imported only when some are set)."""
+    if entries is None:
+        return ()
+    from .webhook import Target
+
+    if not isinstance(entries, list):
+        raise _invalid(source, "%s must be a list of {\"url\": ..., \"secret\": ..., \"events\": [...]}" % where)
+    try:
+        return tuple(Target.from_mapping(entry, "%s[%d]" % (owner if owner != "settings" else "webhooks", index))
+                     for index, entry in enumerate(entries))
+    except ValueError as exc:
+        raise _invalid(source, "%s: %s" % (where, exc))
+
+
+def _callback_prefixes(source: str, prefixes: "List[str]", secret: "Optional[str]") -> None:
+    from .webhook import parse_url
+
+    for prefix in prefixes:
+        try:
+            parse_url(prefix)
+        except (TypeError, ValueError) as exc:
+            raise _invalid(source, "callback_url_prefixes: %s" % exc)
+    if not secret or key_problem(secret):
+        raise _invalid(source, "callback_url_prefixes needs callback_secret: the key that signs what is sent there")
+
+
 def _read_keys(source: str, data: "Mapping[str, Any]", warnings: "List[str]") -> "List[ApiKey]":
     entries: "List[Any]" = []
     if data.get("api_key") is not None:
@@ -370,9 +413,10 @@ def _read_keys(source: str, data: "Mapping[str, Any]", warnings: "List[str]") ->
             raise _invalid(source, "%s: the name %r is used twice" % (where, name))
         if any(key.secret == str(secret).encode("ascii") for key in keys):
             raise _invalid(source, "%s (%s): the same key is configured twice" % (where, name))
-        for field in sorted(set(entry) - {"name", "key"} - set(POLICY_FIELDS)):
+        for field in sorted(set(entry) - {"name", "key", "webhooks"} - set(POLICY_FIELDS)):
             warnings.append("%s: unknown setting %r in %s ignored" % (source, field, where))
-        keys.append(ApiKey(name, str(secret).encode("ascii"), _policy(source, where + ".", entry)))
+        keys.append(ApiKey(name, str(secret).encode("ascii"), _policy(source, where + ".", entry),
+                           _targets(source, where + ".webhooks", entry.get("webhooks"), "key " + name)))
     return keys
 
 

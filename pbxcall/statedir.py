@@ -9,6 +9,8 @@
   records it: identical requests racing each other give one call.
 - ``prune.stamp`` / ``prune.lock``: when retention last ran; one process at a time.
 - ``cancelled/``: cancelled call files (moved there by :mod:`pbxcall.spool`).
+- ``hooks/<filename>``: for the webhook sender, whose call it is and its
+  callback_url (pbxcall.webhook.subscription), until every event went to the outbox.
 - ``outcome/<filename>``: with ``outcome`` on, made by pbxcall before the call file is
   queued, then appended to by Asterisk's dialplan (:mod:`pbxcall.outcome`).
 - ``rate.*``: rate-limit buckets (:mod:`pbxcall.ratelimit`).
@@ -26,6 +28,7 @@ if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
 INDEX_DIR = "index"
 CANCELLED_DIR = "cancelled"
 OUTCOME_DIR = "outcome"
+HOOKS_DIR = "hooks"
 PRUNE_EVERY = 3600  # seconds between opportunistic retention runs
 
 
@@ -47,6 +50,15 @@ def outcome_create(state_path: str, filename: str, now: float, owner: "Optional[
         write_all(fd, ("queued %d\n" % now).encode("ascii"))
         if owner is not None:
             posix.fchown(fd, owner[0], owner[1])
+    finally:
+        posix.close(fd)
+
+
+def hooks_create(state_path: str, filename: str, record: bytes) -> None:
+    """Note that the sender must tell someone about call ``filename`` (before it is queued)."""
+    fd = open_state(state_path, "%s/%s" % (HOOKS_DIR, filename), posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL)
+    try:
+        write_all(fd, record)
     finally:
         posix.close(fd)
 

@@ -15,7 +15,7 @@ from pbxcall import outcome
 from pbxcall.check import outcome_finding
 
 import pbxsim
-from calls import Client, archived, call_rows, number, run_scenarios, wait_for
+from calls import CALLS, EXPECTED, Client, archived, call_rows, number, run_scenarios, wait_for
 
 pbxsim.require()
 pytestmark = pytest.mark.asterisk
@@ -23,24 +23,6 @@ pytestmark = pytest.mark.asterisk
 #: the agent talks 8 s, the outbound route lets the customer ring 3 s: a customer who
 #: never answers ends as NOANSWER, long before the agent would hang up (CANCEL)
 GLOBALS = {"AGENT_TALK": 8, "DIAL_TIMEOUT": 3}
-#: what each behaviour must give: (agent, customer, dial_status, talk_seconds > 0)
-EXPECTED = {
-    "customer_answers": ("answered", "answered", "ANSWER", True),
-    "customer_busy": ("answered", "busy", "BUSY", False),
-    "customer_never_answers": ("answered", "no_answer", "NOANSWER", False),
-    "customer_congested": ("answered", "congestion", "CONGESTION", False),
-    "customer_answers_and_waits": ("answered", "answered", "ANSWER", True),
-    "no_route_for_the_number": ("answered", "not_dialed", None, False),
-    "agent_never_answers": ("no_answer", "not_dialed", None, False),
-    "agent_busy": ("busy", "not_dialed", None, False),
-}
-#: behaviour -> (agent extension, the customer's number)
-CALLS = {
-    "customer_answers": (121, lambda: number(0)), "customer_busy": (122, lambda: number(5)),
-    "customer_never_answers": (123, lambda: number(6)), "customer_congested": (124, lambda: number(7)),
-    "customer_answers_and_waits": (125, lambda: number(8)), "no_route_for_the_number": (126, lambda: "4000"),
-    "agent_never_answers": (221, lambda: number(0)), "agent_busy": (321, lambda: number(0)),
-}
 TABLE = []  # (behaviour, outcome) rows, printed at the end: the closing note's table
 
 

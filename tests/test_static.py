@@ -16,6 +16,7 @@ STDLIB_36 = {
     "struct", "sys", "time", "traceback", "typing", "wsgiref", "_operator", "grp", "datetime", "calendar",
     "resource", "socket", "select", "string", "collections", "functools", "itertools", "tempfile", "shutil",
     "math", "secrets", "stat", "glob", "binascii", "_json", "posix", "threading", "socketserver", "subprocess",
+    "hashlib", "http", "ssl",
 }
 
 
