@@ -20,6 +20,7 @@ import os
 import time
 
 from .app import status_answer
+from .fileio import open_state, read_all
 from .outbox import Outbox
 from .schedule import iso_utc
 from .settings import Settings
@@ -106,11 +107,16 @@ class Sender:
                    for target in self._targets(record, event))
 
     def _note(self, filename: str, record: "Dict[str, Any]") -> None:
-        path = os.path.join(self.hooks, filename)
-        temporary = path + ".tmp"
-        with open(temporary, "w") as stream:
-            stream.write(json.dumps(record))
-        os.rename(temporary, path)
+        """Rewrite the call's hooks record (temporary file, rename; no symlink followed)."""
+        from .fileio import write_all
+
+        temporary = os.path.join(self.hooks, ".%s.%s.tmp" % (filename, os.urandom(4).hex()))
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+        try:
+            write_all(fd, json.dumps(record).encode("ascii"))
+        finally:
+            os.close(fd)
+        os.rename(temporary, os.path.join(self.hooks, filename))
 
     def events(self, now: float) -> int:
         """Write every event that happened to the outbox -> entries written."""
@@ -125,9 +131,12 @@ class Sender:
         for filename in names:
             path = os.path.join(self.hooks, filename)
             try:
-                with open(path) as stream:
-                    record = json.loads(stream.read())
-                age = now - os.lstat(path).st_mtime
+                fd = open_state(self.state, "%s/%s" % (HOOKS_DIR, filename), os.O_RDONLY)
+                try:
+                    record = json.loads(read_all(fd).decode("ascii"))
+                    age = now - os.fstat(fd).st_mtime
+                finally:
+                    os.close(fd)
             except (OSError, ValueError):
                 continue
             found = spool.locate(places, filename)
@@ -147,14 +156,17 @@ class Sender:
             if finished and call["state"] != "cancelled" and self.settings.outcome and outcome["ended_at"] is None \
                     and outcome["agent"] != "unknown" and now - st.st_ctime < OUTCOME_GRACE:
                 continue  # archived; Asterisk's hangup handler is still to write the outcome
-            if "call.answered" not in done and outcome["agent"] == "answered":
-                written += self._queue(filename, "call.answered", record, call, now)
-                done.append("call.answered")
-                if not finished:
-                    self._note(filename, record)
-            if finished:
-                written += self._queue(filename, "call.finished", record, call, now)
-                os.unlink(path)
+            try:
+                if "call.answered" not in done and outcome["agent"] == "answered":
+                    written += self._queue(filename, "call.answered", record, call, now)
+                    done.append("call.answered")
+                    if not finished:
+                        self._note(filename, record)
+                if finished:
+                    written += self._queue(filename, "call.finished", record, call, now)
+                    os.unlink(path)
+            except OSError as exc:  # kept in hooks/: tried again next round
+                self.log.warning("notify: cannot queue the events of %s: %s" % (filename, exc))
         return written
 
     # -- delivery ----------------------------------------------------------------

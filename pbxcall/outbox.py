@@ -38,7 +38,9 @@ class Outbox:
 
     def _write(self, directory: str, name: str, entry: "Dict[str, Any]", exclusive: bool = False) -> bool:
         """Write ``entry`` whole under ``name``; False if ``exclusive`` and it exists."""
-        os.makedirs(directory, 0o750, exist_ok=True)
+        from .fileio import open_dir
+
+        os.close(open_dir(directory, create=True))  # a real directory: never a symlink
         target = os.path.join(directory, name)
         if exclusive and (os.path.lexists(target) or os.path.lexists(os.path.join(self.dead, name))):
             return False
@@ -73,9 +75,14 @@ class Outbox:
         return self._write(self.path, entry_name(filename, event, target), entry, exclusive=True)
 
     def _read(self, directory: str, name: str) -> "Optional[Dict[str, Any]]":
+        from .fileio import open_file, read_all
+
         try:
-            with open(os.path.join(directory, name), "rb") as stream:
-                entry = json.loads(stream.read().decode("ascii"))
+            fd = open_file(os.path.join(directory, name), os.O_RDONLY)
+            try:
+                entry = json.loads(read_all(fd).decode("ascii"))
+            finally:
+                os.close(fd)
         except (OSError, ValueError):
             return None
         return entry if isinstance(entry, dict) else None

@@ -306,3 +306,19 @@ def test_readme_shell_signature(readme, heading, signed, tmp_path):
     out = subprocess.run(["bash", "-c", readme_block(readme, "sh", heading, "openssl dgst")], cwd=str(tmp_path),
                          env=dict(os.environ, T=stamp, SECRET=SECRET), stdout=subprocess.PIPE, check=True).stdout
     assert out.decode().strip() == digest
+
+
+def test_the_outbox_is_never_written_through_a_symlink(spool, receiver, tmp_path):
+    app, sender, log = world(spool, receiver.url)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.makedirs(sender.state, exist_ok=True)
+    os.symlink(str(outside), os.path.join(sender.state, "outbox"))
+    name = app.get(CALL, headers=AUTH).json["filename"]
+    asterisk_finish(spool.outgoing, name, "Completed")
+    sender.round()
+    assert list(outside.iterdir()) == [] and receiver.received == []
+    assert "cannot queue the events of %s" % name in log.getvalue()
+    os.unlink(os.path.join(sender.state, "outbox"))
+    sender.round()  # the call waited in hooks/: told now
+    assert [event for _, event, _ in receiver.events()] == ["call.finished"]
