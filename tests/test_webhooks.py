@@ -322,3 +322,16 @@ def test_the_outbox_is_never_written_through_a_symlink(spool, receiver, tmp_path
     os.unlink(os.path.join(sender.state, "outbox"))
     sender.round()  # the call waited in hooks/: told now
     assert [event for _, event, _ in receiver.events()] == ["call.finished"]
+
+
+@pytest.mark.parametrize("readme, heading", [("README.md", "## Webhooks"), ("README.ru.md", "## Вебхуки")])
+def test_readme_curl_sends_an_event_that_verifies(readme, heading, signed, receiver, tmp_path):
+    import subprocess
+
+    _, data = signed
+    (tmp_path / "body.json").write_bytes(data)
+    subprocess.run(["bash", "-c", readme_block(readme, "sh", heading, "curl")], cwd=str(tmp_path), check=True,
+                   env=dict(os.environ, SECRET=SECRET, URL=receiver.url), stdout=subprocess.DEVNULL)
+    sent = receiver.received[-1]
+    assert sent["body"] == data
+    assert webhook.verify(SECRET.encode(), sent["headers"]["X-Pbxcall-Signature"], sent["body"], time.time())
