@@ -387,7 +387,10 @@ def write_atomically(path: str, data: bytes, mode: int) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="python3 -m pbxcall", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version="pbxcall %s" % __version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     run = commands.add_parser("serve", help="run the API on a local development server")
