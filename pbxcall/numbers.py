@@ -75,7 +75,7 @@ class Pattern:
         return isinstance(other, Pattern) and other.source == self.source
 
     def __repr__(self) -> str:
-        return "XXPattern(%r)XX" % self.source
+        return "Pattern(%r)" % self.source
 
 
 DEFAULT_FROM = Pattern(DEFAULT_FROM_PATTERN)

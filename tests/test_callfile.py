@@ -103,3 +103,30 @@ def test_a_line_of_1023_bytes_passes_and_1024_does_not(length, ok):
                                       ("\u00a0", True), ("\U00010000", True)])
 def test_line_problem_at_the_edges_of_control_characters(char, ok):
     assert (line_problem("Set: X=a%sb" % char) is None) == ok
+
+
+# -- what mutation testing found untested (issue 13 item 20) ---------------------------
+
+@pytest.mark.parametrize("template, problem", [
+    ('"{external_id}" <{from}>', None), ("{from", "only the placeholders"), ("from}", "only the placeholders"),
+    ("#{to}", "'#' after white space starts a comment in a call file"),
+])
+def test_template_edges(template, problem):
+    assert template_problem(template) == (problem if problem is None or problem.startswith("'") else
+                                          "only the placeholders {from}, {to}, {external_id} are allowed")
+
+
+def test_messages_and_repr():
+    assert repr(Call("101", "123", None)) == "Call('101', '123', None)"
+    assert line_problem("a;b") == "';' starts a comment in a call file"
+    assert line_problem("a\nb") == "control characters end or corrupt the line"
+    assert line_problem("x" * 1024) == "Asterisk drops call-file lines of 1024 bytes or more"
+    with pytest.raises(BadRequest) as info:
+        render(Call("101", "1" * 1020, None))
+    assert (info.value.message, info.value.detail) == ("Value not allowed in a call file",
+                                                       "CallerID: Asterisk drops call-file lines of 1024 bytes or more")
+
+
+def test_an_absent_external_id_expands_to_nothing():
+    text = render(Call("101", "123", None), caller_id="{external_id} <{from}>")
+    assert "CallerID:  <101>\n" in text

@@ -114,3 +114,32 @@ def test_custom_pattern_cannot_widen_the_dial_charset():
 def test_bad_pattern_is_a_value_error():
     with pytest.raises(ValueError):
         Pattern("([0-9]")
+
+
+# -- what mutation testing found untested (issue 13 item 20) ---------------------------
+
+@pytest.mark.parametrize("value", ["1X1", "X01", "10X"])
+def test_letters_are_not_digits_in_from(value):
+    with pytest.raises(InvalidFrom) as info:
+        check_from(value)
+    assert info.value.detail == "from %s does not match ^[0-9]{2,8}$" % value
+
+
+@pytest.mark.parametrize("value", ["8999X887766", "X8999887766", "8999 888 X7766"])
+def test_letters_are_not_stripped_from_to(value):
+    with pytest.raises(InvalidTo) as info:
+        check_to(value)
+    assert info.value.detail.startswith("to ") and info.value.detail.endswith(" does not match ^\\+?[0-9]{3,15}$")
+
+
+def test_external_id_detail_names_the_rule():
+    with pytest.raises(InvalidExternalId) as info:
+        check_external_id("a b")
+    assert info.value.detail == "external_id a\\x20b is not 1-128 of [A-Za-z0-9._:@/+=-]"
+
+
+def test_pattern_equality_repr_and_errors():
+    assert Pattern("^1$") == Pattern("^1$") and Pattern("^1$") != Pattern("^2$") and Pattern("^1$") != "^1$"
+    assert repr(Pattern("^1$")) == "Pattern('^1$')" and Pattern("^1$").source == "^1$"
+    with pytest.raises(ValueError, match="^not a valid regular expression: "):
+        Pattern("([")

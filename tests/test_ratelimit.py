@@ -146,3 +146,33 @@ def test_a_slot_frees_exactly_when_its_slice_leaves_the_window():
 
     assert check({1000: 1}, (1, 60), 1060.99)[1] == 1
     assert check({1000: 1}, (1, 60), 1061.0) == ({}, 0)
+
+
+# -- what mutation testing found untested (issue 13 item 20) ---------------------------
+
+def test_an_hour_is_counted_in_minute_slices():
+    from pbxcall.ratelimit import check
+
+    # one call in the slice 960-1019 s: the window of an hour frees it at 1020 + 3600
+    assert check({16: 1}, (1, 3600), 1000.0) == ({16: 1}, 3620)
+
+
+def test_retry_after_waits_for_as_many_slices_as_needed():
+    from pbxcall.ratelimit import check
+
+    assert check({1000: 1, 1001: 1}, (1, 60), 1030.0) == ({1000: 1, 1001: 1}, 32)
+
+
+def test_a_slice_exactly_a_window_ahead_is_kept():
+    from pbxcall.ratelimit import check
+
+    assert check({1060: 1}, (1, 60), 1000.5)[0] == {1060: 1}
+    assert check({1061: 1}, (1, 60), 1000.5)[0] == {}
+
+
+def test_the_refusal_names_each_bucket_and_its_rate(spool):
+    state = os.path.join(spool.base, "state")
+    hit(state, [("from.101", (1, 60)), ("key.a", (5, 3600))], clock=lambda: 1000.0)
+    with pytest.raises(RateLimited) as info:
+        hit(state, [("from.101", (1, 60)), ("key.a", (5, 3600))], clock=lambda: 1001.0)
+    assert info.value.detail == "limit reached for from.101 (1/60s), key.a (5/3600s)"
