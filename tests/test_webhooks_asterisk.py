@@ -147,3 +147,8 @@ def test_a_sender_killed_at_random_loses_nothing(pbx, client, receiver, notify):
     print("sender SIGKILLed %d times during 100 calls; %d deliveries, %d duplicates (same event_id)"
           % (notify.kills, len(ids), len(ids) - len(set(ids))))
     assert notify.kills >= 5
+
+
+def test_asterisk_logged_no_warning_or_error(pbx, client, receiver):
+    """Last in this module: after every call above."""
+    assert [line for line in pbx.log().splitlines() if "WARNING[" in line or "ERROR[" in line] == []
