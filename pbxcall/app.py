@@ -237,9 +237,14 @@ def make_call(
                 statedir.outcome_create(settings.state_path, filename, now, spool.owner(settings.file_owner,
                                                                                          log.warning))
             dedupe.record(filename, call.to, call.external_id, scheduled)
-            spool.queue(text, settings.outgoing_path, settings.outgoing_temp_path,
-                        fallback_staging(settings.outgoing_path), file_owner=settings.file_owner, mtime=scheduled,
-                        fsync=settings.fsync, warn=log.warning, name=filename)
+            try:
+                spool.queue(text, settings.outgoing_path, settings.outgoing_temp_path,
+                            fallback_staging(settings.outgoing_path), file_owner=settings.file_owner,
+                            mtime=scheduled, fsync=settings.fsync, warn=log.warning, name=filename)
+            except SpoolError:
+                if hooks or settings.outcome:
+                    statedir.forget(settings.state_path, filename)
+                raise
             record["filename"] = filename
     except OSError as exc:  # the state directory: fail closed, as for rate limits
         raise SpoolError(None, "state in %s (state_path) must be writable by this user: %s"

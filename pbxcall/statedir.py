@@ -63,6 +63,21 @@ def hooks_create(state_path: str, filename: str, record: bytes) -> None:
         posix.close(fd)
 
 
+def forget(state_path: str, filename: str) -> None:
+    """Remove the hooks and outcome files of a call that never reached the spool (best effort)."""
+    for directory in (HOOKS_DIR, OUTCOME_DIR):
+        try:
+            dir_fd = open_dir(join(state_path, directory))
+        except OSError:
+            continue
+        try:
+            posix.unlink(filename, dir_fd=dir_fd)
+        except OSError:
+            pass
+        finally:
+            posix.close(dir_fd)
+
+
 def outcome_read(state_path: str, filename: str) -> "Optional[str]":
     """The text of the call's outcome file, or None if there is none."""
     try:

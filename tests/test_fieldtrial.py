@@ -62,18 +62,21 @@ class TinyTmpfs:
 def test_item1_200_if_and_only_if_the_call_is_in_outgoing_at_every_fill_level(spool):
     """Issue 13 item 1: a full filesystem never gives 500 for a queued call, nor 200
     for one that is not there.  Every request has an external_id, dedupe and both
-    rate limits on, on a spool and state that are new (first call) or already used."""
+    rate limits on, on a spool and state that are new (first call) or already used, and
+    with the outcome and webhook files (written before the rename too)."""
     tiny = TinyTmpfs(spool.base)
     outcomes = {}
     try:
-        for warm in (False, True):
+        for warm, extras in ((False, False), (True, False), (False, True)):
             for pages in range(0, 9):
                 for inodes in range(0, 12):
                     tiny.wipe()
                     local = Spool(os.path.join(tiny.path, "spool"))
                     os.mkdir(os.path.join(local.base, "outgoing_done"))
+                    more = {"outcome": True, "webhooks": [{"url": "http://127.0.0.1:9/hook",
+                                                           "secret": "whsec-0123456789abcdef"}]} if extras else {}
                     settings = Settings.from_mapping(local.config(
-                        dedupe_seconds=10, rate_limit={"per_key": "1000/minute", "per_from": "1000/minute"}))
+                        dedupe_seconds=10, rate_limit={"per_key": "1000/minute", "per_from": "1000/minute"}, **more))
                     app = make_app(settings, io.StringIO())
                     if warm:
                         assert call(app, "from=101&to=89990000001&external_id=warm")[0] == 200

@@ -335,3 +335,11 @@ def test_readme_curl_sends_an_event_that_verifies(readme, heading, signed, recei
     sent = receiver.received[-1]
     assert sent["body"] == data
     assert webhook.verify(SECRET.encode(), sent["headers"]["X-Pbxcall-Signature"], sent["body"], time.time())
+
+
+def test_a_call_that_never_reached_the_spool_leaves_no_hooks_or_outcome_file(spool, receiver):
+    app, sender, _ = world(spool, receiver.url, outcome=True)
+    os.rmdir(spool.outgoing)  # the rename fails
+    assert app.get(CALL, headers=AUTH, status=500).json["code"] == "spool_error"
+    for directory in ("hooks", "outcome"):
+        assert os.listdir(os.path.join(sender.state, directory)) == []
