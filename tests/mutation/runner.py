@@ -3,8 +3,9 @@
 mutmut 2.x counts only exit code 1 as a killed mutant; pytest answers 2 when a mutant
 breaks an import (collection error), 3 for an internal error, 4 for a usage error,
 and 5 when no test ran.  A mutant that stops the tests from running is caught too,
-so every non-zero exit becomes 1.  Hypothesis runs fewer examples here (the
-mutants are many), derandomised so a kill is reproducible.
+so every non-zero exit becomes 1 — and so does a run past TIMEOUT or MEMORY.
+Hypothesis runs fewer examples here (the mutants are many), derandomised so a kill
+is reproducible.
 """
 
 import os
@@ -18,8 +19,24 @@ def main(argv):
     env = dict(os.environ, PBXCALL_FUZZ_EXAMPLES="200", PBXCALL_FUZZ_REQUESTS="300")
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                "--hypothesis-profile=mutation", "-o", "addopts="] + argv
-    code = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    try:
+        code = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              preexec_fn=limit, timeout=TIMEOUT).returncode
+    except subprocess.TimeoutExpired:  # a mutant that loops: the tests did not pass
+        return 1
     return 0 if code == 0 else 1
+
+
+#: seconds and bytes one test run may take: a mutant that loops forever or eats the
+#: machine's memory (an index never advanced) is a kill, not a hang
+TIMEOUT = 120
+MEMORY = 2 * 1024 ** 3
+
+
+def limit():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
 
 
 if __name__ == "__main__":
