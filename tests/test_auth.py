@@ -65,3 +65,10 @@ def test_the_reasons_for_401(header, reason):
     with pytest.raises(Unauthorized) as info:
         auth.authenticate(KEYS, header)
     assert info.value.detail == reason
+
+
+def test_the_missing_header_hint_names_both_ways_to_pass_it():
+    """Logged when no Authorization header reached pbxcall (README: Logging)."""
+    assert auth.MISSING_HEADER_HINT == (
+        'no Authorization header reached pbxcall: Apache must pass it to CGI scripts (CGIPassAuth On, '
+        'or on Apache < 2.4.13: SetEnvIf Authorization "(.+)" HTTP_AUTHORIZATION=$1)')

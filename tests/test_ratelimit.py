@@ -176,3 +176,14 @@ def test_the_refusal_names_each_bucket_and_its_rate(spool):
     with pytest.raises(RateLimited) as info:
         hit(state, [("from.101", (1, 60)), ("key.a", (5, 3600))], clock=lambda: 1001.0)
     assert info.value.detail == "limit reached for from.101 (1/60s), key.a (5/3600s)"
+
+
+def test_state_that_cannot_be_written_names_the_setting(spool):
+    from pbxcall.errors import SpoolError
+
+    state = os.path.join(spool.base, "not-a-directory")
+    with open(state, "w"):
+        pass
+    with pytest.raises(SpoolError) as info:
+        hit(state, [("key.a", (1, 60))], clock=lambda: 1000.0)
+    assert info.value.detail.startswith("rate limit state in %s (state_path) must be writable by this user: " % state)
