@@ -34,6 +34,11 @@
         The outbox: what waits to be sent and the dead letters; resend puts dead
         letters back (all, or by name) for another 24 hours of retries.
 
+    enable [--config PATH] / disable
+        Switch the endpoint over to pbxcall (its Apache config enabled, Apache
+        reloaded) -- only when check finds no problem -- or back to the PHP script.
+        Debian: a2enconf/a2disconf pbxcall; EL: /etc/httpd/conf.d/pbxcall.conf.
+
     dialplan
         Print pbxcall's dialplan context for the call outcome (setting "outcome"):
         append it to /etc/asterisk/extensions_custom.conf, asterisk -rx "dialplan
@@ -63,8 +68,8 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from .settings import Settings
 
-DESCRIPTION = ("pbxcall's admin commands: serve, apache-config, prune, check, call, notify, webhooks, dialplan, "
-               "import-php.")
+DESCRIPTION = ("pbxcall's admin commands: serve, apache-config, prune, check, call, notify, webhooks, enable, "
+               "disable, dialplan, import-php.")
 DEMO_DIR = "pbxcall-demo"
 INSTALL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APACHE_STYLES = {"2.4": "pbxcall.conf", "2.4.6": "pbxcall-2.4.6.conf", "wsgi": "pbxcall-wsgi.conf"}
@@ -317,6 +322,76 @@ def webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
+#: where a package puts pbxcall's Apache config: Debian's conf-available, EL's conf.d (as .disabled)
+DEBIAN_CONF = "/etc/apache2/conf-available/pbxcall.conf"
+EL_CONF = "/etc/httpd/conf.d/pbxcall.conf"
+
+
+def _apache(*command: str) -> int:
+    import subprocess
+
+    return subprocess.run(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+
+def _reload() -> str:
+    """Reload Apache gracefully if it runs (a2enmod needs a restart; a config a reload)."""
+    for command in (["apache2ctl", "graceful"], ["apachectl", "graceful"]):
+        import shutil
+
+        if shutil.which(command[0]):
+            return "Apache reloaded" if _apache(*command) == 0 else "Apache is not running: it takes effect at start"
+    return "reload Apache to make it take effect"
+
+
+def enable(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .check import check as run_check
+
+    problems = [text for kind, text in run_check(args.config, _default_user()) if kind == "problem"]
+    if problems:
+        for text in problems:
+            print("problem: %s" % text)
+        print("pbxcall enable: refused while check finds problems; the endpoint is unchanged", file=sys.stderr)
+        return 1
+    if os.path.exists(DEBIAN_CONF) and shutil.which("a2enconf"):
+        if _apache("a2enconf", "-q", "pbxcall") != 0:
+            print("pbxcall enable: a2enconf pbxcall failed", file=sys.stderr)
+            return 1
+        if shutil.which("apache2ctl") and _apache("apache2ctl", "configtest") != 0:
+            _apache("a2disconf", "-q", "pbxcall")
+            print("pbxcall enable: apache2ctl configtest fails with pbxcall's config: left disabled", file=sys.stderr)
+            return 1
+    elif os.path.exists(EL_CONF + ".disabled"):
+        os.rename(EL_CONF + ".disabled", EL_CONF)
+    else:
+        print("pbxcall enable: no packaged Apache config (%s or %s.disabled); see README: manual install"
+              % (DEBIAN_CONF, EL_CONF), file=sys.stderr)
+        return 1
+    print("pbxcall is now serving /api/make_call.php (%s)" % _reload())
+    return 0
+
+
+def disable(args: argparse.Namespace) -> int:
+    import shutil
+
+    if os.path.exists(DEBIAN_CONF) and shutil.which("a2disconf"):
+        _apache("a2disconf", "-q", "pbxcall")
+    elif os.path.exists(EL_CONF):
+        os.rename(EL_CONF, EL_CONF + ".disabled")
+    print("the previous /api/make_call.php serves the URL again (%s)" % _reload())
+    return 0
+
+
+def _default_user() -> "Optional[str]":
+    import pwd
+
+    try:
+        return pwd.getpwnam("asterisk").pw_name
+    except KeyError:
+        return None
+
+
 def dialplan(args: argparse.Namespace) -> int:
     from .outcome import DIALPLAN
 
@@ -435,6 +510,11 @@ def build_parser() -> argparse.ArgumentParser:
     hooks.add_argument("--all", action="store_true", help="resend every dead letter")
     hooks.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
     hooks.set_defaults(func=webhooks)
+    on = commands.add_parser("enable", help="switch the endpoint over to pbxcall (after check)")
+    on.add_argument("--config", help="settings file (default: PBXCALL_CONFIG or the usual places)")
+    on.set_defaults(func=enable)
+    off = commands.add_parser("disable", help="give the endpoint back to the previous script")
+    off.set_defaults(func=disable)
     plan = commands.add_parser("dialplan", help="print the dialplan context for the call outcome")
     plan.set_defaults(func=dialplan)
     php = commands.add_parser("import-php", help="turn an old .api.env.php into JSON settings")
