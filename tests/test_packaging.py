@@ -72,6 +72,7 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
     if dpkg("-s", "pbxcall").returncode == 0:
         pytest.fail("pbxcall is already installed here: this test will not touch it")
     owner = ensure_user()
+    spool_existed = os.path.exists("/var/spool/asterisk")
     build()
     first = os.path.join(DIST, "pbxcall_%s-1_all.deb" % version())
     settings = "/etc/pbxcall/api.env.json"
@@ -119,8 +120,9 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
         build("%s.1" % version())
         out = dpkg("-i", os.path.join(DIST, "pbxcall_%s.1-1_all.deb" % version()))
         assert out.returncode == 0, out.stdout
-        assert "pbxcall %s.1" % version() in subprocess.run(["pbxcall", "--version"], stdout=subprocess.PIPE,
-                                                            universal_newlines=True).stdout
+        installed = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "pbxcall"], stdout=subprocess.PIPE,
+                                   universal_newlines=True).stdout
+        assert installed == "%s.1-1" % version()
         with open(settings) as stream:
             assert stream.read() == edited
         assert os.path.exists(state_marker) and os.path.islink("/etc/apache2/conf-enabled/pbxcall.conf")
@@ -140,6 +142,8 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
             dpkg("-P", "pbxcall")
         for path in ("/etc/pbxcall", "/var/spool/asterisk/pbxcall"):
             subprocess.run(["rm", "-rf", path])
+        if not spool_existed and os.path.isdir("/var/spool/asterisk") and not os.listdir("/var/spool/asterisk"):
+            os.rmdir("/var/spool/asterisk")
         for version_dir in [os.path.join(DIST, name) for name in os.listdir(DIST)] if os.path.isdir(DIST) else []:
             if ".1-1_all.deb" in version_dir or ".1.tar.gz" in version_dir:
                 os.unlink(version_dir)
