@@ -5,6 +5,7 @@ random moments during 100 calls loses nothing.  Without pbxsim these tests fail
 under CI=true and are skipped elsewhere."""
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -54,10 +55,16 @@ class Notify:
         self.config = config
         self.proc = None
         self.kills = 0
+        self.stderr = config + ".notify.log"  # every run's warnings, for a failure's message
 
     def start(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", "pbxcall", "notify", "--config", self.config], cwd=ROOT,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(self.stderr, "ab") as stream:
+            self.proc = subprocess.Popen([sys.executable, "-m", "pbxcall", "notify", "--config", self.config],
+                                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stream)
+
+    def log(self):
+        with open(self.stderr, errors="replace") as stream:
+            return stream.read()[-3000:]
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -135,9 +142,17 @@ def test_a_sender_killed_at_random_loses_nothing(pbx, client, receiver, notify):
             names.append(client.call("from=%d&to=%s" % (330 + index % 60, number(0)))["filename"])
             time.sleep(rng.uniform(0, 0.05))
         wanted = {name + ":call.finished" for name in names}
-        wait_for("every event", lambda: wanted <= {payload["event_id"] for payload in
-                                                   (json.loads(item["body"]) for item in list(receiver.received))},
-                 timeout=90)
+
+        def arrived():
+            return {json.loads(item["body"])["event_id"] for item in list(receiver.received)}
+        try:
+            wait_for("every event", lambda: wanted <= arrived(), timeout=120)
+        except AssertionError:
+            missing = sorted(wanted - arrived())
+            state = os.path.join(os.path.dirname(pbx.outgoing), "pbxcall")
+            raise AssertionError("%d events missing (%s); hooks/: %s; outbox/: %s; sender log:\n%s" % (
+                len(missing), missing[:3], sorted(os.listdir(os.path.join(state, "hooks")))[:5],
+                sorted(os.listdir(os.path.join(state, "outbox")))[:5], notify.log()))
     finally:
         stop.append(True)
         thread.join()
