@@ -141,6 +141,9 @@ def test_a_sender_killed_at_random_loses_nothing(pbx, client, receiver, notify):
         for index in range(100):
             names.append(client.call("from=%d&to=%s" % (330 + index % 60, number(0)))["filename"])
             time.sleep(rng.uniform(0, 0.05))
+        time.sleep(2)  # the kills go on a little after the last call...
+        stop.append(True)  # ...then the sender runs undisturbed: a restart must catch up on everything
+        thread.join()
         wanted = {name + ":call.finished" for name in names}
 
         def arrived():
