@@ -1,7 +1,8 @@
 """A real Apache (Debian's apache2) on a loopback port, for the tests.
 
 Each server gets its own directory with a copy of the install tree (cgi-bin/,
-pbxcall/, apache/ — as README's install step copies it to /opt/pbxcall), a spool and
+pbxcall/, apache/ — as README's install step copies it to /opt/pbxcall; from the work
+tree, or ``source``: an unpacked release tarball), a spool and
 a settings file, and a main config that loads the modules and includes one of the
 shipped files from apache/ with only its paths substituted.  As root the server runs
 as the unprivileged user `asterisk`, created here if missing (FreePBX runs Apache as
@@ -56,7 +57,7 @@ class Apache:
     """``Apache(style)`` with style ``2.4``, ``2.4.6`` or ``wsgi``; ``mpm`` event or prefork."""
 
     def __init__(self, style="2.4", mpm="event", cgi_module="cgid", edit=None, settings=None, site=None,
-                 base_dir="/dev/shm", extra_modules=(), extra_conf=""):
+                 base_dir="/dev/shm", extra_modules=(), extra_conf="", source=ROOT):
         self.style = style
         self.extra_modules = list(extra_modules)  # [(module name, .so path)]
         self.extra_conf = extra_conf  # more directives, before the site config
@@ -65,7 +66,7 @@ class Apache:
         self.owner = ensure_user()
         self.install = os.path.join(self.base, "opt", "pbxcall")
         for part in ("cgi-bin", "pbxcall", "apache"):
-            shutil.copytree(os.path.join(ROOT, part), os.path.join(self.install, part),
+            shutil.copytree(os.path.join(source, part), os.path.join(self.install, part),
                             ignore=shutil.ignore_patterns("__pycache__"))
         # README's install step: byte-compile as root, or every CGI request compiles pbxcall
         subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", os.path.join(self.install, "pbxcall")],

@@ -194,15 +194,25 @@ def test_fifty_concurrent_requests_through_cgid(cgid):
 def test_readme_install_steps_with_apache_config(tmp_path):
     """README "Install on FreePBX", step by step, on the FreePBX 17 layout.
 
-    The tree is copied to <base>/opt/pbxcall (Apache() does the copy); the settings are
+    The release tarball (packaging/build --tarball-only), unpacked, is copied to
+    <base>/opt/pbxcall (Apache() does the copy); the settings are
     imported from an old .api.env.php with import-php --output and made root:asterisk
     0640; check runs; the Apache config is what apache-config of the installed copy
     prints — every command as `python3 <install>/pbxcall COMMAND` from another
     directory, nothing hand-written.
     """
     import subprocess
+    import tarfile
 
-    from helpers import SYSTEM_PYTHON
+    import pbxcall as package
+    from helpers import ROOT, SYSTEM_PYTHON
+
+    # The release tarball, unpacked elsewhere, is what the admin copies to /opt/pbxcall.
+    subprocess.run([os.path.join(ROOT, "packaging", "build"), "--tarball-only"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    with tarfile.open(os.path.join(ROOT, "dist", "pbxcall-%s.tar.gz" % package.__version__)) as tar:
+        tar.extractall(str(tmp_path / "release"))
+    release = str(tmp_path / "release" / ("pbxcall-%s" % package.__version__))
 
     def pbxcall(server, *args):
         return subprocess.run([SYSTEM_PYTHON, os.path.join(server.install, "pbxcall")] + list(args),
@@ -228,7 +238,7 @@ def test_readme_install_steps_with_apache_config(tmp_path):
         assert config.returncode == 0, config.stderr
         return config.stdout
 
-    with Apache("2.4", site=installed_config) as server:
+    with Apache("2.4", site=installed_config, source=release) as server:
         with open(server.site_conf) as stream:
             assert "ScriptAlias /api/make_call.php %s/cgi-bin/pbxcall" % server.install in stream.read()
         status, _, body = server.request(SEED)

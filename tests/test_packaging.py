@@ -147,3 +147,62 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
         for version_dir in [os.path.join(DIST, name) for name in os.listdir(DIST)] if os.path.isdir(DIST) else []:
             if ".1-1_all.deb" in version_dir or ".1.tar.gz" in version_dir:
                 os.unlink(version_dir)
+
+
+def rpm_query(rpm, *args):
+    return subprocess.run(["rpm", "-qp"] + list(args) + [rpm], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          universal_newlines=True).stdout
+
+
+def test_rpm_for_freepbx_16_contents_modes_dependencies_and_scriptlets(tmp_path):
+    """rpm -qp on the built .rpm; its files installed into a scratch root (rpm --root,
+    no scripts: a scratch root has no /bin/sh) and its scriptlets run there with every
+    path under it.  Not exercised: a real SNG7 (httpd, systemd, rpm 4.11) — README says so."""
+    if not os.path.exists("/usr/bin/rpmbuild"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("rpm is not installed: tests/run installs it (as root)")
+        pytest.skip("rpm is not installed")
+    build()
+    rpm = os.path.join(DIST, "pbxcall-%s-1.noarch.rpm" % version())
+    requires = rpm_query(rpm, "--requires").splitlines()
+    assert "python3 >= 3.6" in requires and "httpd" in requires
+    assert not [line for line in requires if "Zstd" in line]  # EL7's rpm 4.11 reads xz, not zstd
+    assert rpm_query(rpm, "--qf", "%{ARCH} %{PAYLOADCOMPRESSOR}") == "noarch xz"
+    listing = {line.split()[-1]: line.split()[0] for line in rpm_query(rpm, "-lv").splitlines()}
+    assert listing["/usr/bin/pbxcall"] == "-rwxr-xr-x" and listing["/usr/share/pbxcall/cgi-bin/pbxcall"] == "-rwxr-xr-x"
+    assert listing["/usr/share/pbxcall/pbxcall/app.py"] == "-rw-r--r--"
+    assert "/etc/httpd/conf.d/pbxcall.conf.disabled" in listing and "/etc/httpd/conf.d/pbxcall.conf" not in listing
+    configs = rpm_query(rpm, "-c").split()
+    assert "/etc/httpd/conf.d/pbxcall.conf.disabled" in configs and "/etc/cron.d/pbxcall" in configs
+    with open(os.path.join(ROOT, "apache", "pbxcall-2.4.6.conf")) as stream:
+        assert "SetEnvIf Authorization" in stream.read()
+    scripts = rpm_query(rpm, "--scripts")
+    assert "/usr/share/pbxcall/packaging/setup.sh configure" in scripts
+    scratch = str(tmp_path / "root")
+    os.makedirs(os.path.join(scratch, "var", "spool", "asterisk", "outgoing"))
+    owner = ensure_user()
+    if owner:
+        os.chown(os.path.join(scratch, "var", "spool", "asterisk", "outgoing"), *owner)
+    out = subprocess.run(["rpm", "-i", "--root", scratch, "--nodeps", "--noscripts", "--dbpath", "/var/lib/rpm",
+                          rpm], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    assert out.returncode == 0, out.stdout
+    assert os.path.exists(os.path.join(scratch, "usr", "share", "pbxcall", "pbxcall", "app.py"))
+    env = dict(os.environ, PBXCALL_ROOT=scratch)
+    setup = os.path.join(scratch, "usr", "share", "pbxcall", "packaging", "setup.sh")
+    subprocess.run([setup, "configure"], env=env, check=True)
+    st = os.stat(os.path.join(scratch, "etc", "pbxcall"))
+    assert oct(st.st_mode & 0o777) == "0o750"
+    assert os.path.isdir(os.path.join(scratch, "usr", "share", "pbxcall", "pbxcall", "__pycache__"))
+    state = os.stat(os.path.join(scratch, "var", "spool", "asterisk", "pbxcall"))
+    if owner:
+        assert (state.st_uid, state.st_gid) == owner
+    # %preun on erase, with its paths under the scratch root: an enabled config goes back to .disabled
+    conf = os.path.join(scratch, "etc", "httpd", "conf.d", "pbxcall.conf")
+    os.rename(conf + ".disabled", conf)
+    preun = scripts.split("preuninstall scriptlet (using /bin/sh):\n")[1].split("\n\n")[0]
+    preun = preun.replace("/etc/httpd", scratch + "/etc/httpd").replace("/usr/share/pbxcall", scratch + "/usr/share/pbxcall")
+    subprocess.run(["sh", "-c", preun, "preun", "0"], env=env, check=True)
+    assert os.path.exists(conf + ".disabled") and not os.path.exists(conf)
+    assert not os.path.exists(os.path.join(scratch, "usr", "share", "pbxcall", "pbxcall", "__pycache__"))
+    subprocess.run([setup, "purge"], env=env, check=True)
+    assert not os.path.exists(os.path.join(scratch, "etc", "pbxcall"))
