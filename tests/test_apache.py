@@ -205,6 +205,7 @@ def test_readme_install_steps_with_apache_config(tmp_path):
     import tarfile
 
     import pbxcall as package
+
     from helpers import ROOT, SYSTEM_PYTHON
 
     # The release tarball, unpacked elsewhere, is what the admin copies to /opt/pbxcall.

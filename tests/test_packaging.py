@@ -200,7 +200,8 @@ def test_rpm_for_freepbx_16_contents_modes_dependencies_and_scriptlets(tmp_path)
     conf = os.path.join(scratch, "etc", "httpd", "conf.d", "pbxcall.conf")
     os.rename(conf + ".disabled", conf)
     preun = scripts.split("preuninstall scriptlet (using /bin/sh):\n")[1].split("\n\n")[0]
-    preun = preun.replace("/etc/httpd", scratch + "/etc/httpd").replace("/usr/share/pbxcall", scratch + "/usr/share/pbxcall")
+    for path in ("/etc/httpd", "/usr/share/pbxcall"):
+        preun = preun.replace(path, scratch + path)
     subprocess.run(["sh", "-c", preun, "preun", "0"], env=env, check=True)
     assert os.path.exists(conf + ".disabled") and not os.path.exists(conf)
     assert not os.path.exists(os.path.join(scratch, "usr", "share", "pbxcall", "pbxcall", "__pycache__"))
