@@ -171,8 +171,15 @@ def _directories(settings: Settings, user: Optional[str]) -> List[Finding]:
                                         "EXDEV -> %s" % (name, path, settings.outgoing_path,
                                                          _same_mount_fix(name, path, suggested[name], spool, table,
                                                                          outgoing_mount))))
-    staging = os.path.realpath(settings.outgoing_temp_path)
-    if any(staging == d or staging.startswith(d + "/") for d in PRIVATE_TMP_DIRS):
+    def private(path: str) -> bool:
+        path = os.path.realpath(path)
+        return any(path == d or path.startswith(d + "/") for d in PRIVATE_TMP_DIRS)
+    if private(settings.outgoing_path):
+        findings.append(("problem", "outgoing_path %s is under %s, which is private to Apache (systemd "
+                                    "PrivateTmp=true): Asterisk never sees what Apache writes there -> "
+                                    "\"outgoing_path\": \"/var/spool/asterisk/outgoing\" (Asterisk's spool)"
+                         % (settings.outgoing_path, " or ".join(PRIVATE_TMP_DIRS))))
+    elif private(settings.outgoing_temp_path):
         findings.append(("problem", "outgoing_temp_path %s is private to Apache (systemd PrivateTmp=true), "
                                     "another mount than the spool -> %s"
                          % (settings.outgoing_temp_path, _setting("outgoing_temp_path",

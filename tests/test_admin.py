@@ -315,3 +315,22 @@ def test_item11_check_says_when_apache_has_no_cgi_module():
     finally:
         without.stop()
         with_cgid.stop()
+
+
+def test_item14_a_spool_under_tmp_is_named_not_echoed(capsys, tmp_path):
+    """The fix for staging under /tmp was <spool>/tmp: the same path when the spool itself
+    is under /tmp.  Now the spool is the problem, and the fix names Asterisk's spool."""
+    base = tempfile.mkdtemp(prefix="pbxcall-tmpspool-", dir="/tmp")
+    try:
+        os.makedirs(os.path.join(base, "outgoing"))
+        os.makedirs(os.path.join(base, "tmp"))
+        config = tmp_path / "api.env.json"
+        config.write_text(json.dumps({"api_key": "k-0123456789abcdef", "outgoing_path": base + "/outgoing"}))
+        config.chmod(0o640)
+        code, out, _ = check(capsys, str(config))
+        problem = next(line for line in lines(out, "problem") if "private to Apache" in line)
+        assert "outgoing_path %s/outgoing is under /tmp" % base in problem
+        assert '"outgoing_path": "/var/spool/asterisk/outgoing"' in problem and base + "/tmp\"" not in problem
+        assert_fixes_are_valid_json(out)
+    finally:
+        subprocess.run(["rm", "-rf", base])

@@ -128,8 +128,27 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
         assert os.path.exists(state_marker) and os.path.islink("/etc/apache2/conf-enabled/pbxcall.conf")
         assert subprocess.run(["pbxcall", "disable"], stdout=subprocess.DEVNULL).returncode == 0
         assert not os.path.exists("/etc/apache2/conf-enabled/pbxcall.conf")  # the old endpoint again
-        out = dpkg("-r", "pbxcall")
+        import pathlib
+        import tempfile
+
+        # The test Apache and its spool are gone: a spool Apache's user can reach, for check.
+        spool = pathlib.Path(tempfile.mkdtemp(prefix="pbxcall-pkg-", dir="/dev/shm"))
+        os.chmod(str(spool), 0o755)
+        for part in ("outgoing", "tmp"):
+            (spool / part).mkdir()
+        if owner:
+            for path in (spool, spool / "outgoing", spool / "tmp"):
+                os.chown(str(path), *owner)
+        with open(settings, "w") as stream:
+            json.dump(dict(json.loads(edited), outgoing_path=str(spool / "outgoing"),
+                           outgoing_temp_path=str(spool / "tmp")), stream)
+        enabled = subprocess.run(["pbxcall", "enable", "--config", settings], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, universal_newlines=True)
+        assert enabled.returncode == 0, enabled.stdout
+        assert os.path.islink("/etc/apache2/conf-enabled/pbxcall.conf")
+        out = dpkg("-r", "pbxcall")  # removal, too, gives the URL back
         assert out.returncode == 0, out.stdout
+        assert not os.path.exists("/etc/apache2/conf-enabled/pbxcall.conf")
         assert os.path.exists(settings) and not os.path.exists("/usr/share/pbxcall/pbxcall")
         out = dpkg("-P", "pbxcall")
         assert out.returncode == 0, out.stdout
@@ -142,6 +161,7 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
             dpkg("-P", "pbxcall")
         for path in ("/etc/pbxcall", "/var/spool/asterisk/pbxcall"):
             subprocess.run(["rm", "-rf", path])
+        subprocess.run(["sh", "-c", "rm -rf /dev/shm/pbxcall-pkg-*"])
         if not spool_existed and os.path.isdir("/var/spool/asterisk") and not os.listdir("/var/spool/asterisk"):
             os.rmdir("/var/spool/asterisk")
         for version_dir in [os.path.join(DIST, name) for name in os.listdir(DIST)] if os.path.isdir(DIST) else []:
