@@ -164,9 +164,9 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
         subprocess.run(["sh", "-c", "rm -rf /dev/shm/pbxcall-pkg-*"])
         if not spool_existed and os.path.isdir("/var/spool/asterisk") and not os.listdir("/var/spool/asterisk"):
             os.rmdir("/var/spool/asterisk")
-        for version_dir in [os.path.join(DIST, name) for name in os.listdir(DIST)] if os.path.isdir(DIST) else []:
-            if ".1-1_all.deb" in version_dir or ".1.tar.gz" in version_dir:
-                os.unlink(version_dir)
+        for name in os.listdir(DIST) if os.path.isdir(DIST) else []:
+            if "%s.1" % version() in name:  # the upgrade's build
+                os.unlink(os.path.join(DIST, name))
 
 
 def rpm_query(rpm, *args):
