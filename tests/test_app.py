@@ -421,3 +421,41 @@ def test_compact_json_as_php_json_encode_sends_it(app, spool):
     answer = app.post("/api/make_call.php", body, headers=dict(AUTH, **{"Content-Type": "application/json"})).json
     assert (answer["from"], answer["to"], answer["external_id"]) == ("101", "89998887766", "crm-2345")
     assert spool.calls() == [answer["filename"]]
+
+
+# -- jsonwire: what mutation testing found untested (issue 13 item 20) --------------------
+
+@given(st.dictionaries(st.text(max_size=6), st.one_of(st.text(), st.integers(), st.booleans(), st.none()),
+                       max_size=4))
+def test_dumps_is_json_dumps_on_any_flat_object(obj):
+    assert dumps(obj) == json.dumps(obj)
+
+
+def test_dumps_at_the_edges_of_escaping():
+    for text in ("~", "\x7f", " ", "\x1f", "\uffff", "\U00010000", "\U0010ffff", "\ud800"):
+        assert dumps({"a": text}) == json.dumps({"a": text}), repr(text)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("X", "Expecting value (char 0)"), ("[1 2]", "Expecting ',' delimiter (char 3)"),
+    ('{"a" 1}', "Expecting ':' delimiter (char 5)"),
+    ("{1: 2}", "Expecting property name enclosed in double quotes (char 1)"),
+    ("[" * 33, "Nested more than 32 deep (char 32)"),
+    ('{"ab": 1, "ab": 2}', "name 'ab' given twice with different values (char 17)"),
+    ("1X", "Extra data (char 1)"), (' "\\b\\f" X', "Extra data (char 8)"),
+])
+def test_loads_error_messages(text, message):
+    from pbxcall.jsonwire import loads
+    with pytest.raises(ValueError) as info:
+        loads(text)
+    assert str(info.value) == message
+
+
+def test_loads_escapes_and_whitespace():
+    from pbxcall.jsonwire import loads
+    assert loads(' \t\n\r"\\b\\f\\n\\r\\t\\/\\\\\\"" ') == "\b\f\n\r\t/\\\""
+    assert loads("[1, 2, {\"a\": [3]}]") == [1, 2, {"a": [3]}]
+    long_name = "n" * 50
+    with pytest.raises(ValueError) as info:
+        loads('{"%s": 1, "%s": 2}' % (long_name, long_name))
+    assert str(info.value).startswith("name '%s' given twice" % ("n" * 40))
