@@ -267,8 +267,10 @@ class _Reader:
             self.pos += 1
         self.skip_space()
         body_start = self.pos
-        while self.peek() and (self.peek() in _WORD_CHARS or self.peek() == "."):
-            self.pos += 1
+        while self.peek() and (self.peek() in _WORD_CHARS or self.peek() == "."
+                               or self.peek() in "+-" and self.text[self.pos - 1] in "eE"
+                               and self.text[body_start:body_start + 2].lower() not in ("0x", "0b")):
+            self.pos += 1  # an exponent's sign belongs to the number: 1E-2
         sign = -1 if self.text[start] == "-" else 1
         body = self.text[body_start : self.pos].replace("_", "").lower()
         try:

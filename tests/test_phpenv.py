@@ -116,3 +116,95 @@ def test_item17_keys_as_php_numbers_them(expression, tmp_path):
 def test_item17_what_php_reads_otherwise_is_refused(expression):
     with pytest.raises(PhpSyntaxError):
         loads("<?php return %s;" % expression)
+
+
+# -- the reader against real PHP over generated files (issue 13 item 20) -----------------
+
+def _php_value(rng, depth=0):
+    """A PHP literal (source text) from the grammar pbxcall reads."""
+    kind = rng.choice(["int", "int", "float", "string", "string", "string", "const", "array"] if depth < 3 else
+                      ["int", "string", "const"])
+    if kind == "int":
+        number = rng.randint(0, 10 ** rng.randint(1, 12))
+        form = rng.choice(["%d", "0x%x", "0X%X", "0%o", "0b{:b}"])
+        text = "0b" + format(number, "b") if form == "0b{:b}" else form % number
+        if text.startswith("0") and text not in ("0",) and form == "0%o" and number == 0:
+            text = "0"
+        return rng.choice(["", "-", "+"]) + text if number else text
+    if kind == "float":
+        return rng.choice(["1.5", "-0.25", "2e3", "1E-2", ".5", "3.", "1_000.5"])
+    if kind == "const":
+        return rng.choice(["true", "FALSE", "null", "True", "NULL"])
+    if kind == "string":
+        return _php_string(rng)
+    items = []
+    for _ in range(rng.randint(0, 4)):
+        value = _php_value(rng, depth + 1)
+        if rng.random() < 0.5:
+            key = rng.choice([_php_string(rng), str(rng.randint(0, 20)), "'%d'" % rng.randint(0, 20), "'07'", "true",
+                              "null", "'-3'"])
+            items.append("%s%s=>%s%s" % (key, _php_gap(rng), _php_gap(rng), value))
+        else:
+            items.append(value)
+    body = ("," + _php_gap(rng)).join(items) + rng.choice(["", ","] if items else [""])
+    return rng.choice(["[%s]", "array(%s)", "ARRAY (%s)"]) % body
+
+
+def _php_string(rng):
+    pieces = []
+    double = rng.random() < 0.5
+    for _ in range(rng.randint(0, 6)):
+        if double:
+            pieces.append(rng.choice(["a", "Z", " ", "\\n", "\\t", "\\r", "\\v", "\\e", "\\f", "\\\\", "\\$", '\\"',
+                                      "\\x41", "\\x7", "\\101", "\\7", "\\u{1F600}", "\\u{e9}", "\\q", "'", "$ x",
+                                      "{ x", "\\0"]))
+        else:
+            pieces.append(rng.choice(["a", " ", "\\'", "\\\\", "\\n", '"', "$x", "\\q", "\\"]) if pieces[-1:] != ["\\"]
+                          else "b")
+    text = "".join(pieces)
+    if not double and text.endswith("\\") and not text.endswith("\\\\"):
+        text += "\\"
+    return ('"%s"' if double else "'%s'") % text
+
+
+def _php_gap(rng):
+    return rng.choice(["", " ", "\n", "\t", " /* c */ ", " // line\n", " # hash\n"])
+
+
+def test_item20_the_reader_agrees_with_php_on_generated_files(tmp_path):
+    """300 generated files (numbers in every base, both quote styles with every escape,
+    nested arrays with string, numeric-string and constant keys, all comment kinds,
+    trailing commas), read by pbxcall and by real PHP (one php process for all)."""
+    import random
+
+    if not os.path.exists(PHP):
+        if os.environ.get("CI") == "true":
+            pytest.fail("php-cli is not installed: tests/run installs it (as root)")
+        pytest.skip("php-cli is not installed")
+    rng = random.Random(20261130)
+    sources = []
+    for index in range(300):
+        source = "<?php%sreturn%s%s%s;%s" % (_php_gap(rng) or " ", " " if rng.random() < 0.5 else _php_gap(rng) or " ",
+                                           _php_value(rng), _php_gap(rng), rng.choice(["", "\n", "\n?>\n"]))
+        path = tmp_path / ("case%d.php" % index)
+        path.write_text(source)
+        sources.append((str(path), source))
+    runner = tmp_path / "run.php"
+    runner.write_text("<?php foreach (array_slice($argv, 1) as $f) { try { echo json_encode(include $f), \"\\n\"; }"
+                      " catch (Throwable $e) { echo \"PARSE-ERROR\\n\"; } }\n")
+    out = subprocess.run([PHP, "-d", "error_reporting=0", str(runner)] + [path for path, _ in sources],
+                         stdout=subprocess.PIPE, check=True, universal_newlines=True).stdout.splitlines()
+    assert len(out) == len(sources)
+    compared = 0
+    for (path, source), expected in zip(sources, out):
+        try:
+            ours = json.loads(json.dumps(loads(source)))
+        except PhpSyntaxError as exc:
+            # refused, never guessed: what PHP itself cannot read, or reads otherwise than the grammar
+            assert expected == "PARSE-ERROR" or any(word in str(exc) for word in (
+                "64-bit", "negative array keys", "variables inside")), (source, str(exc), expected)
+            continue
+        assert expected != "PARSE-ERROR", (source, "pbxcall read what PHP cannot")
+        assert ours == json.loads(expected), (source, expected)
+        compared += 1
+    assert compared > 250, compared
