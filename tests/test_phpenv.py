@@ -208,3 +208,32 @@ def test_item20_the_reader_agrees_with_php_on_generated_files(tmp_path):
         assert ours == json.loads(expected), (source, expected)
         compared += 1
     assert compared > 250, compared
+
+
+@pytest.mark.parametrize("text, value", [
+    ("<?php return [1]; // the end ?>\n", [1]),  # a one-line comment ends at ?>
+    ("<?php return [1]; # last line, no newline", [1]),
+    ("<?php return [1, // one ?>\n];", None),  # ?> in a comment ends PHP: the array is never closed
+    ("<?php return [1, /* a ?> b */ 2];", [1, 2]),  # ... but not in a block comment
+    ("<?php return [1 /**/, 2];", [1, 2]),
+    ("<?php\nreturn [\n1,\n$x];", None),
+])
+def test_comments_at_their_edges(text, value):
+    if value is None:
+        with pytest.raises(PhpSyntaxError):
+            loads(text)
+    else:
+        assert loads(text) == value
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<?php\nreturn [\n1,\n$x];", "line 4: only literal values are read, not '$'"),
+    ("<?php\n\nreturn [1 /* open", "line 3: unterminated /* comment"),
+    ("<?php\nreturn [1]", "line 2: expected ';'"),
+    ("<?php\nx [1];", "line 2: expected 'return [...]' (only a returned array literal is read)"),
+    ("<?php return [1]; 2", "line 1: unexpected text after 'return ...;'"),
+])
+def test_errors_name_the_line_and_the_problem(text, message):
+    with pytest.raises(PhpSyntaxError) as info:
+        loads(text)
+    assert str(info.value) == message
