@@ -333,13 +333,29 @@ def _apache(*command: str) -> int:
     return subprocess.run(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 
 
-def _reload() -> str:
-    """Reload Apache gracefully if it runs (a2enmod needs a restart; a config a reload)."""
-    for command in (["apache2ctl", "graceful"], ["apachectl", "graceful"]):
-        import shutil
+#: where a running Apache keeps its pid: Debian, EL
+APACHE_PIDS = ("/run/apache2/apache2.pid", "/var/run/apache2/apache2.pid", "/run/httpd/httpd.pid")
 
+
+def _reload() -> str:
+    """Reload Apache gracefully if it runs — never start one that is stopped ("graceful"
+    would).  A config change needs a reload; a2enmod would need a restart."""
+    import shutil
+
+    running = False
+    for path in APACHE_PIDS:
+        try:
+            with open(path) as stream:
+                os.kill(int(stream.read().strip()), 0)
+            running = True
+            break
+        except (OSError, ValueError):
+            continue
+    if not running:
+        return "Apache is not running: it takes effect when Apache starts"
+    for command in (["apache2ctl", "graceful"], ["apachectl", "graceful"]):
         if shutil.which(command[0]):
-            return "Apache reloaded" if _apache(*command) == 0 else "Apache is not running: it takes effect at start"
+            return "Apache reloaded" if _apache(*command) == 0 else "Apache's reload failed: see its error log"
     return "reload Apache to make it take effect"
 
 

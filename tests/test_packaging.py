@@ -73,6 +73,7 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
         pytest.fail("pbxcall is already installed here: this test will not touch it")
     owner = ensure_user()
     spool_existed = os.path.exists("/var/spool/asterisk")
+    apache_before = subprocess.run(["pgrep", "-x", "apache2"], stdout=subprocess.PIPE).stdout
     build()
     first = os.path.join(DIST, "pbxcall_%s-1_all.deb" % version())
     settings = "/etc/pbxcall/api.env.json"
@@ -154,6 +155,8 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
         assert out.returncode == 0, out.stdout
         assert not os.path.exists("/etc/pbxcall") and not os.path.exists("/var/spool/asterisk/pbxcall")
         assert not os.path.exists("/etc/apache2/conf-available/pbxcall.conf")
+        # enable/disable reload a running Apache, and never start the system's one
+        assert subprocess.run(["pgrep", "-x", "apache2"], stdout=subprocess.PIPE).stdout == apache_before
     finally:
         if server is not None:
             server.stop()
