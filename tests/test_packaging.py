@@ -73,7 +73,8 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
         pytest.fail("pbxcall is already installed here: this test will not touch it")
     owner = ensure_user()
     spool_existed = os.path.exists("/var/spool/asterisk")
-    apache_before = subprocess.run(["pgrep", "-x", "apache2"], stdout=subprocess.PIPE).stdout
+    system_apache = ["pgrep", "-f", "^/usr/sbin/apache2 -k"]  # started by apache2ctl (not a test server)
+    apache_before = subprocess.run(system_apache, stdout=subprocess.PIPE).stdout
     build()
     first = os.path.join(DIST, "pbxcall_%s-1_all.deb" % version())
     settings = "/etc/pbxcall/api.env.json"
@@ -156,7 +157,7 @@ def test_deb_installs_enables_serves_upgrades_and_goes_away(tmp_path):
         assert not os.path.exists("/etc/pbxcall") and not os.path.exists("/var/spool/asterisk/pbxcall")
         assert not os.path.exists("/etc/apache2/conf-available/pbxcall.conf")
         # enable/disable reload a running Apache, and never start the system's one
-        assert subprocess.run(["pgrep", "-x", "apache2"], stdout=subprocess.PIPE).stdout == apache_before
+        assert subprocess.run(system_apache, stdout=subprocess.PIPE).stdout == apache_before
     finally:
         if server is not None:
             server.stop()
