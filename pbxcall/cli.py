@@ -441,40 +441,15 @@ def import_php(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        write_atomically(args.output, text.encode("utf-8"), 0o640)
+        from .fileio import write_whole
+
+        write_whole(os.path.abspath(args.output), text.encode("utf-8"), 0o640, keep_owner=True)
     except OSError as exc:
         print("pbxcall import-php: cannot write %s: %s" % (args.output, exc.strerror or exc), file=sys.stderr)
         return 1
     print("pbxcall import-php: wrote %s (mode 0640; FreePBX: chown root:asterisk %s)" % (args.output, args.output),
           file=sys.stderr)
     return 0
-
-
-def write_atomically(path: str, data: bytes, mode: int) -> None:
-    """``path`` holds ``data`` whole, or is left as it was: a temporary file beside it,
-    fsynced, renamed over it; removed on any failure.  An existing file keeps its owner."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, ".%s.%s.tmp" % (os.path.basename(path), os.urandom(4).hex()))
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    try:
-        try:
-            os.write(fd, data)
-            os.fchmod(fd, mode)
-            try:
-                st = os.stat(path)
-                os.fchown(fd, st.st_uid, st.st_gid)
-            except (FileNotFoundError, PermissionError):
-                pass
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
 
 
 def build_parser() -> argparse.ArgumentParser:

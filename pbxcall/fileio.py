@@ -187,6 +187,60 @@ def open_state(state_path: str, name: str, flags: int, mode: int = 0o640) -> int
         posix.close(dir_fd)
 
 
+def read_state(state_path: str, name: str) -> "Optional[bytes]":
+    """The content of state file ``name`` (:func:`open_state`'s rules), or None when it
+    is not there or is not a regular file."""
+    try:
+        fd = open_state(state_path, name, posix.O_RDONLY)
+    except (FileNotFoundError, NotRegularFile):
+        return None
+    try:
+        return read_all(fd)
+    finally:
+        posix.close(fd)
+
+
+def write_whole(path: str, data: bytes, mode: int = 0o640, exclusive: bool = False,
+                keep_owner: bool = False) -> bool:
+    """``path`` holds ``data`` whole, or is left as it was: a temporary file beside it
+    (never through a symlink), fsynced, then renamed over ``path`` — or, ``exclusive``,
+    linked to it, False if ``path`` exists already.  ``keep_owner``: an existing file's
+    owner is kept (as root, rewriting the admin's settings file)."""
+    directory, _, base = path.rpartition("/")
+    temporary = join(directory, ".%s.%s.tmp" % (base, posix.urandom(4).hex()))
+    fd = posix.open(temporary, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC,
+                    mode)
+    try:
+        try:
+            write_all(fd, data)
+            posix.fchmod(fd, mode)
+            if keep_owner:
+                try:
+                    st = posix.stat(path)
+                    posix.fchown(fd, st.st_uid, st.st_gid)
+                except (FileNotFoundError, PermissionError):
+                    pass
+            posix.fsync(fd)
+        finally:
+            posix.close(fd)
+        if not exclusive:
+            posix.rename(temporary, path)
+            return True
+        try:
+            posix.link(temporary, path)  # fails if another process wrote it meanwhile
+        except FileExistsError:
+            return False
+        finally:
+            posix.unlink(temporary)
+        return True
+    except BaseException:
+        try:
+            posix.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
 def read_file(path: str, limit: int) -> bytes:
     """A regular file's content, at most ``limit`` bytes (more is an OSError), without
     blocking: for files given by their path in the settings (which may be a symlink)."""

@@ -20,7 +20,7 @@ import os
 import time
 
 from .app import status_answer
-from .fileio import open_state, read_all
+from .fileio import read_state, write_whole
 from .outbox import Outbox
 from .schedule import iso_utc
 from .settings import Settings
@@ -107,16 +107,8 @@ class Sender:
                    for target in self._targets(record, event))
 
     def _note(self, filename: str, record: "Dict[str, Any]") -> None:
-        """Rewrite the call's hooks record (temporary file, rename; no symlink followed)."""
-        from .fileio import write_all
-
-        temporary = os.path.join(self.hooks, ".%s.%s.tmp" % (filename, os.urandom(4).hex()))
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
-        try:
-            write_all(fd, json.dumps(record).encode("ascii"))
-        finally:
-            os.close(fd)
-        os.rename(temporary, os.path.join(self.hooks, filename))
+        """Rewrite the call's hooks record whole (no symlink followed)."""
+        write_whole(os.path.join(self.hooks, filename), json.dumps(record).encode("ascii"))
 
     def events(self, now: float) -> int:
         """Write every event that happened to the outbox -> entries written."""
@@ -130,13 +122,10 @@ class Sender:
         written = 0
         for filename in names:
             path = os.path.join(self.hooks, filename)
+            data = read_state(self.state, "%s/%s" % (HOOKS_DIR, filename))
             try:
-                fd = open_state(self.state, "%s/%s" % (HOOKS_DIR, filename), os.O_RDONLY)
-                try:
-                    record = json.loads(read_all(fd).decode("ascii"))
-                    age = now - os.fstat(fd).st_mtime
-                finally:
-                    os.close(fd)
+                record = json.loads((data or b"").decode("ascii"))
+                age = now - os.lstat(path).st_mtime
             except (OSError, ValueError):
                 continue
             found = spool.locate(places, filename)

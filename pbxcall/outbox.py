@@ -37,35 +37,14 @@ class Outbox:
         self.dead = os.path.join(self.path, DEAD_DIR)
 
     def _write(self, directory: str, name: str, entry: "Dict[str, Any]", exclusive: bool = False) -> bool:
-        """Write ``entry`` whole under ``name``; False if ``exclusive`` and it exists."""
-        from .fileio import open_dir
+        """Write ``entry`` whole under ``name``; False if ``exclusive`` and it exists (here or dead)."""
+        from .fileio import open_dir, write_whole
 
         os.close(open_dir(directory, create=True))  # a real directory: never a symlink
-        target = os.path.join(directory, name)
-        if exclusive and (os.path.lexists(target) or os.path.lexists(os.path.join(self.dead, name))):
+        if exclusive and os.path.lexists(os.path.join(self.dead, name)):
             return False
-        temporary = os.path.join(directory, ".%s.%s.tmp" % (name, os.urandom(4).hex()))
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
-        try:
-            try:
-                os.write(fd, json.dumps(entry, sort_keys=True).encode("ascii"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if exclusive:
-                try:
-                    os.link(temporary, target)  # fails if another sender wrote it meanwhile
-                except FileExistsError:
-                    return False
-                finally:
-                    os.unlink(temporary)
-            else:
-                os.rename(temporary, target)
-        except BaseException:
-            if os.path.lexists(temporary):
-                os.unlink(temporary)
-            raise
-        return True
+        return write_whole(os.path.join(directory, name), json.dumps(entry, sort_keys=True).encode("ascii"),
+                           exclusive=exclusive)
 
     def add(self, filename: str, event: str, event_id: str, target: str, url: str, body: bytes,
             now: float) -> bool:

@@ -19,7 +19,18 @@
 import posix
 import time
 
-from .fileio import NotRegularFile, append, join, open_dir, open_file, open_state, read_all, rewrite, write_all
+from .fileio import (
+    NotRegularFile,
+    append,
+    join,
+    open_dir,
+    open_file,
+    open_state,
+    read_all,
+    read_state,
+    rewrite,
+    write_all,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
@@ -42,25 +53,26 @@ def outcome_path(state_path: str, filename: str) -> str:
     return join(state_path, OUTCOME_DIR, filename)
 
 
-def outcome_create(state_path: str, filename: str, now: float, owner: "Optional[Tuple[int, int]]") -> None:
-    """Make the call's outcome file, ``queued <epoch>``: Asterisk's FILE() appends lines
-    only to a file that exists.  ``owner``: who Asterisk runs as, when pbxcall is root."""
-    fd = open_state(state_path, "%s/%s" % (OUTCOME_DIR, filename), posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL)
+def _create(state_path: str, name: str, data: bytes, owner: "Optional[Tuple[int, int]]" = None) -> None:
+    """State file ``name``, new (O_EXCL), holding ``data``; given to ``owner`` if any."""
+    fd = open_state(state_path, name, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL)
     try:
-        write_all(fd, ("queued %d\n" % now).encode("ascii"))
+        write_all(fd, data)
         if owner is not None:
             posix.fchown(fd, owner[0], owner[1])
     finally:
         posix.close(fd)
 
 
+def outcome_create(state_path: str, filename: str, now: float, owner: "Optional[Tuple[int, int]]") -> None:
+    """Make the call's outcome file, ``queued <epoch>``: Asterisk's FILE() appends lines
+    only to a file that exists.  ``owner``: who Asterisk runs as, when pbxcall is root."""
+    _create(state_path, "%s/%s" % (OUTCOME_DIR, filename), ("queued %d\n" % now).encode("ascii"), owner)
+
+
 def hooks_create(state_path: str, filename: str, record: bytes) -> None:
     """Note that the sender must tell someone about call ``filename`` (before it is queued)."""
-    fd = open_state(state_path, "%s/%s" % (HOOKS_DIR, filename), posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL)
-    try:
-        write_all(fd, record)
-    finally:
-        posix.close(fd)
+    _create(state_path, "%s/%s" % (HOOKS_DIR, filename), record)
 
 
 def forget(state_path: str, filename: str) -> None:
@@ -80,14 +92,8 @@ def forget(state_path: str, filename: str) -> None:
 
 def outcome_read(state_path: str, filename: str) -> "Optional[str]":
     """The text of the call's outcome file, or None if there is none."""
-    try:
-        fd = open_state(state_path, "%s/%s" % (OUTCOME_DIR, filename), posix.O_RDONLY)
-    except (FileNotFoundError, NotRegularFile):
-        return None
-    try:
-        return read_all(fd).decode("utf-8", "replace")
-    finally:
-        posix.close(fd)
+    data = read_state(state_path, "%s/%s" % (OUTCOME_DIR, filename))
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def _shard(external_id: str) -> str:
@@ -103,14 +109,7 @@ def index_add(state_path: str, external_id: str, filename: str) -> None:
 
 def index_find(state_path: str, external_id: str) -> "List[str]":
     """Filenames of the calls with ``external_id``, newest first."""
-    try:
-        fd = open_state(state_path, _shard(external_id), posix.O_RDONLY)
-    except (FileNotFoundError, NotRegularFile):
-        return []
-    try:
-        data = read_all(fd).decode("utf-8", "replace")
-    finally:
-        posix.close(fd)
+    data = (read_state(state_path, _shard(external_id)) or b"").decode("utf-8", "replace")
     found = []
     for line in reversed(data.splitlines()):
         filename, _, wanted = line.partition(" ")

@@ -23,7 +23,10 @@ class Receiver:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
-                data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                data = self.rfile.read(length)
+                if len(data) < length:  # the sender died mid-request (SIGKILL): nothing was received
+                    return
                 with receiver.lock:
                     status = receiver.answers.pop(0) if receiver.answers else 200
                     receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": data,
