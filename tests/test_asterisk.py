@@ -172,8 +172,9 @@ def queued_while_asterisk_is_down_then_dialing_then_completed(pbx):
         # due since it was written (mtime); changed last when renamed into outgoing/ (ctime)
         assert 0 <= iso_epoch(answer["updated_at"]) - iso_epoch(answer["scheduled_at"]) <= 1, answer
         other.start(keep=True)
+        # 'queued' was seen above; Asterisk may take the file before the first poll
         states, final = client.follow(made["filename"])
-        assert states == ["queued", "dialing", "completed"], states
+        assert states in (["queued", "dialing", "completed"], ["dialing", "completed"]), states
         assert final["attempts"] == 1, final
     finally:
         other.stop()
