@@ -90,14 +90,16 @@ def queue(
     outgoing_path: str,
     staging_path: str,
     fallback_path: str,
-    file_owner: "Optional[str]" = "asterisk",
+    *,
+    file_owner: "Optional[str]",
+    fsync: bool,
+    warn: "Warn",
     mtime: "Optional[float]" = None,
-    fsync: bool = True,
-    warn: "Warn" = lambda message: None,
     name: "Optional[str]" = None,
 ) -> str:
     """Place ``data`` in ``outgoing_path`` atomically and return its basename
-    (``name``, or a new one).
+    (``name``, or a new one).  The owner, fsync and warning sink are the caller's
+    settings, always given: no default stands in for a setting.
 
     ``fallback_path`` is where to stage when ``staging_path`` is on another mount.
     Raises :class:`SpoolError` (with ``detail`` for the log) and leaves nothing
@@ -224,7 +226,7 @@ def move_out(outgoing_path: str, target_dir: str, name: str) -> bool:
         source = open_dir(outgoing_path, follow=True)
         target = open_dir(target_dir, create=True)
         if posix.stat(name, dir_fd=source, follow_symlinks=False).st_mode & 0o170000 != 0o100000:
-            raise NotRegularFile(0, "not a regular file", name)
+            raise NotRegularFile(errno.EINVAL, "not a regular file", name)
         posix.rename(name, name, src_dir_fd=source, dst_dir_fd=target)
     except FileNotFoundError:
         return False
