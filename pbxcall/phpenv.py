@@ -20,7 +20,7 @@ pbxcall never executes the file.  Pure: :func:`loads` takes text.
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a CGI process ~1.5 ms; annotations are strings
-    from typing import Any, Dict, List, Tuple, Union
+    from typing import Any, Dict, List, Union
     PhpValue = Union[None, bool, int, float, str, Dict[Any, Any], List[Any]]
 
 
@@ -30,9 +30,12 @@ _SIMPLE_ESCAPES = {
 }
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _HEX = frozenset("0123456789abcdefABCDEF")
+_OCTAL = frozenset("01234567")
+_DECIMAL = frozenset("0123456789")
 
 
-#: PHP's integers are 64-bit: a literal beyond that becomes a float there; refused here
+#: PHP's integers are 64-bit: a literal beyond that becomes a float there; refused here.
+#: A minus sign is not part of the literal, so -9223372036854775808 is a float in PHP too.
 MAX_INT = 2 ** 63 - 1
 #: how deep arrays may nest (a settings file is 3 deep)
 MAX_DEPTH = 32
@@ -123,7 +126,7 @@ class _Reader:
         self.pos += len("<?php")
 
     def skip_whitespace_only(self) -> None:
-        while self.peek() in (" ", "\t", "\r", "\n") and self.peek():
+        while self.peek() in (" ", "\t", "\r", "\n"):
             self.pos += 1
 
     def value(self) -> "PhpValue":
@@ -156,7 +159,7 @@ class _Reader:
         return value
 
     def array_items(self, closing: str) -> "PhpValue":
-        items: "List[Tuple[Any, PhpValue]]" = []
+        items: "Dict[Any, PhpValue]" = {}  # a key given again keeps its place, as in PHP
         next_index = 0
         while True:
             self.skip_space()
@@ -173,15 +176,15 @@ class _Reader:
                 key, item = next_index, first
             if isinstance(key, int) and key >= next_index:
                 next_index = key + 1
-            items.append((key, item))
+            items[key] = item
             self.skip_space()
             if self.peek() == ",":
                 self.pos += 1
             elif self.peek() != closing:
                 raise self.error("expected ',' or %r in array" % closing)
-        if all(key == index for index, (key, _) in enumerate(items)):
-            return [item for _, item in items]
-        return dict(items)
+        if all(key == index for index, key in enumerate(items)):
+            return list(items.values())
+        return items
 
     def array_key(self, key: "PhpValue") -> "Union[int, str]":
         """The key PHP would use: a string of a canonical decimal integer ("10", "-3",
@@ -225,7 +228,7 @@ class _Reader:
     def single_escape(self) -> str:
         """In single quotes only \\\\ and \\' are escapes; any other backslash stays."""
         nxt = self.text[self.pos + 1 : self.pos + 2]
-        if nxt in ("\\", "'") and nxt:
+        if nxt in ("\\", "'"):
             self.pos += 2
             return nxt
         self.pos += 1
@@ -237,16 +240,16 @@ class _Reader:
         if nxt in _SIMPLE_ESCAPES:
             self.pos += 2
             return _SIMPLE_ESCAPES[nxt]
-        if nxt in "01234567" and nxt:
-            end = self.pos + 1
-            while end < self.pos + 4 and text[end : end + 1] in "01234567" and text[end : end + 1]:
+        if nxt in _OCTAL:
+            end = self.pos + 2
+            while end < self.pos + 4 and text[end : end + 1] in _OCTAL:
                 end += 1
             code = int(text[self.pos + 1 : end], 8) & 0xFF
             self.pos = end
             return chr(code)
-        if nxt == "x" and text[self.pos + 2 : self.pos + 3] in _HEX and text[self.pos + 2 : self.pos + 3]:
+        if nxt == "x" and text[self.pos + 2 : self.pos + 3] in _HEX:
             end = self.pos + 3
-            if text[end : end + 1] in _HEX and text[end : end + 1]:
+            if text[end : end + 1] in _HEX:
                 end += 1
             code = int(text[self.pos + 2 : end], 16)
             self.pos = end
@@ -272,8 +275,10 @@ class _Reader:
                                and self.text[body_start:body_start + 2].lower() not in ("0x", "0b")):
             self.pos += 1  # an exponent's sign belongs to the number: 1E-2
         sign = -1 if self.text[start] == "-" else 1
-        body = self.text[body_start : self.pos].replace("_", "").lower()
+        raw = self.text[body_start : self.pos].lower()
+        body = raw.replace("_", "")
         try:
+            _underscores(raw)
             if body.startswith("0x"):
                 return _integer(sign * int(body[2:], 16))
             if body.startswith("0b"):
@@ -284,15 +289,35 @@ class _Reader:
                 return _integer(sign * int(body, 8))
             if body.isdigit():
                 return _integer(sign * int(body))
+            _float_literal(body)
             return sign * float(body)
         except ValueError as exc:
-            self.pos = start
-            raise self.error("bad number %r%s" % (self.text[start : body_start + len(body)],
-                                                 " (%s)" % exc if "64-bit" in str(exc) else ""))
+            literal, self.pos = self.text[start : self.pos], start
+            raise self.error("bad number %r%s" % (literal, " (%s)" % exc if "64-bit" in str(exc) else ""))
+
+
+def _underscores(raw: str) -> None:
+    """PHP 7.4's digit separator: one ``_`` between two digits of the literal's base
+    (``1_000``, ``0x7F_FF``), never after a prefix, before a point or doubled."""
+    digits = _HEX if raw.startswith("0x") else _DECIMAL
+    for index, char in enumerate(raw):
+        if char == "_" and not (raw[index - 1 : index] in digits and raw[index + 1 : index + 2] in digits):
+            raise ValueError("a _ must stand between two digits")
+
+
+def _float_literal(body: str) -> None:
+    """PHP's DNUM and EXPONENT_DNUM (``1.5``, ``.5``, ``5.``, ``2e3``, ``1E-2``): what
+    Python's float() takes beyond them (``inf``, ``nan``) is no PHP number."""
+    mantissa, e, exponent = body.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    exponent = exponent[1:] if exponent[:1] in ("+", "-") else exponent
+    if not (whole or fraction) or not _DECIMAL.issuperset(whole + fraction) or e and not (
+            exponent and _DECIMAL.issuperset(exponent)):
+        raise ValueError("not a PHP number")
 
 
 def _integer(value: int) -> int:
-    if not -MAX_INT - 1 <= value <= MAX_INT:
+    if not -MAX_INT <= value <= MAX_INT:
         raise ValueError("beyond PHP's 64-bit integers")
     return value
 

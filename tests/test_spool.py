@@ -416,3 +416,47 @@ def test_move_out_closes_what_it_opened_and_nothing_else(spool):
     made(spool.outgoing)
     out = subprocess.run([SYSTEM_PYTHON, "-IS", "-c", code], stdout=subprocess.PIPE, check=True).stdout.decode()
     assert out == "True False True\n"
+
+
+def test_prune_removes_old_regular_files_whatever_their_mode_and_keeps_the_boundary(spool):
+    now = 1000000.0
+    done = os.path.join(spool.base, "outgoing_done")
+    for name, age, mode in (("call-000000000000000a", 101, 0o755), ("call-000000000000000b", 100, 0o644),
+                            ("call-000000000000000c", 5, 0o644), ("not-a-call", 1000, 0o644)):
+        path = made(done, name, mode=mode)
+        os.utime(path, (now - age, now - age))
+    assert spool_module.prune([(done, 100.0, False)], now) == (1, [])  # exactly 100 s old stays
+    assert sorted(os.listdir(done)) == ["call-000000000000000b", "call-000000000000000c", "not-a-call"]
+
+
+def test_prune_reports_what_it_leaves_and_goes_on_to_the_next_directory(spool, outside_file):
+    now = 1000000.0
+    linked = os.path.join(spool.base, "linked")
+    os.symlink(spool.tmp, linked)
+    done = os.path.join(spool.base, "outgoing_done")
+    os.makedirs(done)
+    os.utime(outside_file, (1, 1))
+    os.symlink(outside_file, os.path.join(done, "call-000000000000000a"))
+    os.utime(os.path.join(done, "call-000000000000000a"), (1, 1), follow_symlinks=False)
+    os.utime(made(done, "call-000000000000000b"), (1, 1))
+    missing = os.path.join(spool.base, "missing")
+    assert spool_module.prune([(missing, 1.0, False), (linked, 1.0, False), (done, 1.0, False)], now) == (1, [
+        "%s: not pruned: not a directory of its own (a symlink or a file)" % linked,
+        "%s/call-000000000000000a: not a regular file, left alone" % done])
+    assert os.listdir(done) == ["call-000000000000000a"] and os.path.exists(outside_file)
+
+
+def test_prune_reports_a_file_it_may_not_remove(spool):
+    """Real: 'nobody' prunes a root-owned 0755 directory (EACCES on unlink)."""
+    done = os.path.join(spool.base, "outgoing_done")
+    for name in ("call-000000000000000a", "call-000000000000000b"):
+        os.utime(made(done, name), (1, 1))
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from pbxcall.spool import prune\n"
+            "print(prune([(%r, 1.0, False)], 1000000.0))\n") % (ROOT, done)
+    out = subprocess.run([SYSTEM_PYTHON, "-IS", "-c", code], stdout=subprocess.PIPE, preexec_fn=as_nobody,
+                         check=True).stdout.decode()
+    assert out == "(0, [%s])\n" % ", ".join(
+        repr("%s/%s: cannot remove: Permission denied" % (done, name))
+        for name in os.listdir(done))  # in the order the directory lists them
+    assert sorted(os.listdir(done)) == ["call-000000000000000a", "call-000000000000000b"]
