@@ -302,18 +302,16 @@ def _underscores(raw: str) -> None:
     digits = _HEX if raw.startswith("0x") else _DECIMAL
     for index, char in enumerate(raw):
         if char == "_" and not (raw[index - 1 : index] in digits and raw[index + 1 : index + 2] in digits):
-            raise ValueError("a _ must stand between two digits")
+            raise ValueError(raw)
 
 
 def _float_literal(body: str) -> None:
-    """PHP's DNUM and EXPONENT_DNUM (``1.5``, ``.5``, ``5.``, ``2e3``, ``1E-2``): what
-    Python's float() takes beyond them (``inf``, ``nan``) is no PHP number."""
-    mantissa, e, exponent = body.partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    exponent = exponent[1:] if exponent[:1] in ("+", "-") else exponent
-    if not (whole or fraction) or not _DECIMAL.issuperset(whole + fraction) or e and not (
-            exponent and _DECIMAL.issuperset(exponent)):
-        raise ValueError("not a PHP number")
+    """PHP's DNUM and EXPONENT_DNUM (``1.5``, ``.5``, ``5.``, ``2e3``, ``1E-2``) have
+    decimal digits before the exponent; what Python's float() takes beyond them
+    (``inf``, ``nan``) is no PHP number.  float() itself refuses a bad exponent."""
+    whole, _, fraction = body.partition("e")[0].partition(".")
+    if not (whole or fraction) or not _DECIMAL.issuperset(whole + fraction):
+        raise ValueError(body)
 
 
 def _integer(value: int) -> int:

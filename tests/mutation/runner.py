@@ -29,14 +29,24 @@ def main(argv):
 
 #: seconds and bytes one test run may take: a mutant that loops forever or eats the
 #: machine's memory (an index never advanced) is a kill, not a hang
-TIMEOUT = 120
+TIMEOUT = 60
 MEMORY = 2 * 1024 ** 3
 
 
 def limit():
+    import ctypes
     import resource
+    import signal
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+    # mutmut SIGKILLs this runner when a mutant runs past its own time limit: the tests
+    # must die with it, not go on as an orphan beside the next mutant's run.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the runner died before prctl
+        os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 if __name__ == "__main__":
