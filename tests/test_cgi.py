@@ -127,7 +127,8 @@ def test_script_found_through_a_symlink_and_a_relative_path(spool, write_config,
     assert spool.only_call() == fixture("legacy.call")
 
 
-def test_a_request_imports_neither_os_nor_re_nor_typing(spool, write_config):
+@pytest.mark.parametrize("extra, used", [("", "pbxcall.callfile"), ("&delay=60", "pbxcall.schedule")])
+def test_a_request_imports_neither_os_nor_re_nor_typing(spool, write_config, extra, used):
     """The fast path stays fast: these imports cost a CGI process milliseconds."""
     probe = ("import sys, posix\n"
              "real_exit = posix._exit\n"
@@ -138,12 +139,13 @@ def test_a_request_imports_neither_os_nor_re_nor_typing(spool, write_config):
              "posix._exit = report\n"
              "__file__ = %r\n"
              "exec(compile(open(%r).read(), %r, 'exec'))\n" % (CGI_SCRIPT, CGI_SCRIPT, CGI_SCRIPT))
-    env = cgi_environ("from=101&to=89998887766&external_id=crm-2345", config=write_config(
+    env = cgi_environ("from=101&to=89998887766&external_id=crm-2345" + extra, config=write_config(
         rate_limit={"per_key": "60/minute", "per_from": "10/minute"}, dedupe_seconds=10))
     proc = subprocess.run([SYSTEM_PYTHON, "-IS", "-c", probe], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, check=True)
     assert proc.stdout.startswith(b"Status: 200 OK\r\n")
     modules = set(proc.stderr.decode().split("MODULES ")[1].split())
+    assert used in modules
     assert not modules & {"os", "re", "typing", "json", "_json", "wsgiref", "hashlib", "ipaddress", "datetime", "enum"}
 
 

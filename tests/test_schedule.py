@@ -55,6 +55,9 @@ def test_when(at, delay, expected):
     ("2026-11-30T23:58:00Z", None), (str(int(NOW) - 61), None), (None, str(7 * 86400 + 1)),
     ("2026-12-09T00:00:00Z", None), ("2026-12-01T10:00:00+03:00", "60"), ("soon", None), (None, "-5"),
     (None, "1.5"), (None, "\u0665"), ("", None), (None, ""),
+    (None, "+60"), (None, " 60"), (None, "6_0"), ("+" + str(int(NOW) + 60), None), (str(int(NOW) + 60) + " ", None),
+    ("2026-+1-01T00:00:00Z", None), ("2026-12-01T+1:00:00Z", None), ("2026-12-01T 1:00:00Z", None),
+    ("2026-12-01T00:00:0_Z", None), ("2026-12-01T00:00:00+ 1:00", None),
 ])
 def test_when_refuses(at, delay):
     with pytest.raises(InvalidSchedule) as info:
