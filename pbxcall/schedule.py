@@ -53,10 +53,9 @@ def parse_iso(text: str) -> float:
             end = pos + 1
             while _is_digits(text[end:end + 1]):
                 end += 1
-            fraction = float("0." + text[pos + 1:end]) if end > pos + 1 else -1.0
-            if fraction < 0:
+            if end == pos + 1:  # a point without digits
                 raise ValueError(text)
-            pos = end
+            fraction, pos = float("0." + text[pos + 1:end]), end
     zone = text[pos:]
     if zone in ("Z", "z"):
         offset = 0
