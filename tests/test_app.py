@@ -443,12 +443,36 @@ def test_dumps_at_the_edges_of_escaping():
     ("[" * 33, "Nested more than 32 deep (char 32)"),
     ('{"ab": 1, "ab": 2}', "name 'ab' given twice with different values (char 17)"),
     ("1X", "Extra data (char 1)"), (' "\\b\\f" X', "Extra data (char 8)"),
+    ('"abc', "Unterminated string (char 0)"), ('"a\x01b"', "Invalid control character (char 2)"),
+    ('"\\x"', "Invalid \\escape (char 1)"), ('"\\u12"', "Invalid \\uXXXX escape (char 3)"),
+    ("[0, " + "[" * 32 + "]" * 32 + "]", "Nested more than 32 deep (char 35)"),
+    ('{"a": 0, "b": ' + "[" * 32 + "]" * 32 + "}", "Nested more than 32 deep (char 45)"),
 ])
 def test_loads_error_messages(text, message):
     from pbxcall.jsonwire import loads
     with pytest.raises(ValueError) as info:
         loads(text)
     assert str(info.value) == message
+
+
+def arrays(depth):
+    return "[" * depth + "]" * depth
+
+
+def objects(depth):
+    return '{"a": ' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+@pytest.mark.parametrize("text", [
+    arrays(32), objects(32),
+    "[0, 0, " + arrays(31) + "]",  # siblings before a deep one add no depth
+    '{"a": 0, "b": 0, "c": ' + objects(31) + "}",
+    "[" + ", ".join([arrays(31)] * 3) + "]",
+    '{"a": ' + arrays(31) + ', "b": ' + objects(31) + "}",
+])
+def test_loads_counts_depth_exactly(text):
+    from pbxcall.jsonwire import loads
+    assert loads(text) == json.loads(text)
 
 
 def test_loads_escapes_and_whitespace():
