@@ -43,7 +43,8 @@ def _value(value: "Any") -> str:
 
 _WHITESPACE = " \t\n\r"
 _UNESCAPE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_DIGITS = "0123456789"
+_DIGITS = frozenset("0123456789")  # frozensets: "" (past the end) is in none of them
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class DuplicateKey(ValueError):
@@ -89,7 +90,7 @@ class _Reader:
             return self.object()
         if char == "[":
             return self.array()
-        if char == "-" or (char and char in _DIGITS):
+        if char == "-" or char in _DIGITS:
             return self.number()
         for word, value in (("true", True), ("false", False), ("null", None)):
             if self.text.startswith(word, self.pos):
@@ -185,7 +186,7 @@ class _Reader:
 
     def hex4(self, start: int) -> int:
         digits = self.text[start:start + 4]
-        if len(digits) != 4 or not all(char in "0123456789abcdefABCDEF" for char in digits):
+        if len(digits) != 4 or not _HEX.issuperset(digits):
             self.pos = start
             raise self.fail("Invalid \\uXXXX escape")
         return int(digits, 16)
@@ -195,24 +196,26 @@ class _Reader:
         pos = start + (text[start] == "-")
         if text[pos:pos + 1] == "0":
             pos += 1
-        elif text[pos:pos + 1] and text[pos] in "123456789":
-            while pos < len(text) and text[pos] in _DIGITS:
-                pos += 1
+        elif text[pos:pos + 1] in _DIGITS:  # 1-9: no leading zero
+            pos = self.digits(pos)
         else:
             raise self.fail("Expecting value")
         integer = True
-        if text[pos:pos + 1] == "." and text[pos + 1:pos + 2] and text[pos + 1] in _DIGITS:
-            integer, pos = False, pos + 1
-            while pos < len(text) and text[pos] in _DIGITS:
-                pos += 1
-        if text[pos:pos + 1] in ("e", "E") and text[pos:pos + 1]:
-            after = pos + 1 + (text[pos + 1:pos + 2] in ("+", "-") and text[pos + 1:pos + 2] != "")
-            if text[after:after + 1] and text[after] in _DIGITS:
-                integer, pos = False, after
-                while pos < len(text) and text[pos] in _DIGITS:
-                    pos += 1
+        if text[pos:pos + 1] == "." and text[pos + 1:pos + 2] in _DIGITS:
+            integer, pos = False, self.digits(pos + 1)
+        if text[pos:pos + 1] in ("e", "E"):
+            after = pos + 1 + (text[pos + 1:pos + 2] in ("+", "-"))
+            if text[after:after + 1] in _DIGITS:
+                integer, pos = False, self.digits(after)
         self.pos = pos
         return int(text[start:pos]) if integer else float(text[start:pos])
+
+    def digits(self, pos: int) -> int:
+        """Where the run of digits from ``pos`` ends."""
+        text = self.text
+        while pos < len(text) and text[pos] in _DIGITS:
+            pos += 1
+        return pos
 
 
 def loads(text: str) -> "Any":

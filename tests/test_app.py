@@ -444,6 +444,9 @@ def test_dumps_at_the_edges_of_escaping():
     ('{"ab": 1, "ab": 2}', "name 'ab' given twice with different values (char 17)"),
     ("1X", "Extra data (char 1)"), (' "\\b\\f" X', "Extra data (char 8)"),
     ('"abc', "Unterminated string (char 0)"), ('"a\x01b"', "Invalid control character (char 2)"),
+    ('"\\u12G4"', "Invalid \\uXXXX escape (char 3)"), ('"\\u12', "Invalid \\uXXXX escape (char 3)"),
+    ("-X", "Expecting value (char 0)"), ("-", "Expecting value (char 0)"), ("1.x", "Extra data (char 1)"),
+    ("1e", "Extra data (char 1)"), ("1E+", "Extra data (char 1)"), ("01", "Extra data (char 1)"),
     ('"\\x"', "Invalid \\escape (char 1)"), ('"\\u12"', "Invalid \\uXXXX escape (char 3)"),
     ("[0, " + "[" * 32 + "]" * 32 + "]", "Nested more than 32 deep (char 35)"),
     ('{"a": 0, "b": ' + "[" * 32 + "]" * 32 + "}", "Nested more than 32 deep (char 45)"),
@@ -473,6 +476,20 @@ def objects(depth):
 def test_loads_counts_depth_exactly(text):
     from pbxcall.jsonwire import loads
     assert loads(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", [
+    r'"\ud800\udc00"', r'"\udbff\udfff"', r'"\ud7ff\udc00"', r'"\ud800\udbff"', r'"\udbff\ue000"',
+    r'"\ud800"', r'"\udc00"', r'"\udfff\ud800"', r'"\ud800\u0041"', r'"\ud800x"', r'"\uDBFF\uDFFF"',
+    r'"\udc00\udc00"', r'"\ud801\udc01"', r'"\udbfe\udffe"',
+    "1.5", "-0.0", "1E+2", "0.5e-3", "-12", "0", "[1e5, 2E-1, -3.25]",
+])
+def test_loads_surrogates_and_numbers_as_json_does(text):
+    """A high surrogate (D800-DBFF) and a low one (DC00-DFFF) make one character, as
+    json makes it; anything else stays a lone surrogate, also as json keeps it."""
+    from pbxcall.jsonwire import loads
+    ours, theirs = loads(text), json.loads(text)
+    assert ours == theirs and type(ours) is type(theirs)
 
 
 def test_loads_escapes_and_whitespace():

@@ -257,7 +257,8 @@ def test_comments_at_their_edges(text, value):
 @pytest.mark.parametrize("text, message", [
     # anything but a returned literal array
     ("return [];", "line 1: a PHP settings file starts with '<?php'"),
-    ("<?php $cfg = ['a' => 1]; return $cfg;", "line 1: expected 'return [...]' (only a returned array literal is read)"),
+    ("<?php $cfg = ['a' => 1]; return $cfg;",
+     "line 1: expected 'return [...]' (only a returned array literal is read)"),
     ("<?php return ['key' => getenv('KEY')];", "line 1: only literal values are read, not 'getenv'"),
     ("<?php return ['key' => API_KEY];", "line 1: only literal values are read, not 'API_KEY'"),
     ("<?php return ['key' => \"x$y\"];", "line 1: variables inside strings are not read; use single quotes"),
