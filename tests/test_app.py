@@ -445,6 +445,7 @@ def test_dumps_at_the_edges_of_escaping():
     ("1X", "Extra data (char 1)"), (' "\\b\\f" X', "Extra data (char 8)"),
     ('"abc', "Unterminated string (char 0)"), ('"a\x01b"', "Invalid control character (char 2)"),
     ('"\\u12G4"', "Invalid \\uXXXX escape (char 3)"), ('"\\u12', "Invalid \\uXXXX escape (char 3)"),
+    ('"\\uXXXX"', "Invalid \\uXXXX escape (char 3)"),
     ("-X", "Expecting value (char 0)"), ("-", "Expecting value (char 0)"), ("1.x", "Extra data (char 1)"),
     ("1e", "Extra data (char 1)"), ("1E+", "Extra data (char 1)"), ("01", "Extra data (char 1)"),
     ('"\\x"', "Invalid \\escape (char 1)"), ('"\\u12"', "Invalid \\uXXXX escape (char 3)"),
