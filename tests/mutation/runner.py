@@ -16,7 +16,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def main(argv):
-    env = dict(os.environ, PBXCALL_FUZZ_EXAMPLES="200", PBXCALL_FUZZ_REQUESTS="300")
+    scratch = os.path.join(SCRATCH, "pbxcall-mutant-%d" % os.getpid())
+    os.makedirs(scratch)
+    env = dict(os.environ, PBXCALL_FUZZ_EXAMPLES="200", PBXCALL_FUZZ_REQUESTS="300", PBXCALL_TEST_TMP=scratch,
+               PBXCALL_TEST_TRANSCRIPTS=os.path.join(scratch, "transcripts"))
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                "--hypothesis-profile=mutation", "-o", "addopts="] + argv
     try:
@@ -24,7 +27,24 @@ def main(argv):
                               preexec_fn=limit, timeout=TIMEOUT).returncode
     except subprocess.TimeoutExpired:  # a mutant that loops: the tests did not pass
         return 1
+    finally:
+        sweep()
     return 0 if code == 0 else 1
+
+
+#: where each run's spools and transcripts go, removed after it (or after the next run,
+#: for a runner mutmut killed)
+SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
+
+
+def sweep():
+    import shutil
+
+    for name in os.listdir(SCRATCH):
+        if name.startswith("pbxcall-mutant-"):
+            pid = int(name.rsplit("-", 1)[1])
+            if pid == os.getpid() or not os.path.exists("/proc/%d" % pid):
+                shutil.rmtree(os.path.join(SCRATCH, name), ignore_errors=True)
 
 
 #: seconds and bytes one test run may take: a mutant that loops forever or eats the
