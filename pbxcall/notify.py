@@ -135,14 +135,15 @@ class Sender:
                                      % filename)
                     os.unlink(path)
                 continue
-            from .callstate import read
+            from .callstate import FINISHED, read
 
             where, text, st = found
             call = status_answer(self.settings, (filename, where, read(text), st), now)
             done = record.setdefault("done", [])
             outcome = call["outcome"]
-            finished = call["state"] in ("completed", "expired", "failed", "cancelled")
-            if finished and call["state"] != "cancelled" and self.settings.outcome and outcome["ended_at"] is None \
+            over = call["state"] in FINISHED  # Asterisk is done with it
+            finished = over or call["state"] == "cancelled"
+            if over and self.settings.outcome and outcome["ended_at"] is None \
                     and outcome["agent"] != "unknown" and now - st.st_ctime < OUTCOME_GRACE:
                 continue  # archived; Asterisk's hangup handler is still to write the outcome
             try:
@@ -223,8 +224,10 @@ class Sender:
 
     def run(self, stop: "Callable[[], bool]" = lambda: False) -> None:
         """Rounds until ``stop()``: each as soon as something changed, or a retry is due."""
+        from .spool import done_path
+
         watch = Watch([self.hooks, os.path.join(self.state, OUTCOME_DIR), cancelled_path(self.state),
-                       os.path.join(os.path.dirname(os.path.abspath(self.settings.outgoing_path)), "outgoing_done")])
+                       done_path(self.settings.outgoing_path)])
         try:
             while not stop():
                 _, _, soonest = self.round()

@@ -73,17 +73,17 @@ class Outbox:
         except FileNotFoundError:
             return []
 
-    def pending(self) -> "Iterator[Tuple[str, Dict[str, Any]]]":
-        for name in self._names(self.path):
-            entry = self._read(self.path, name)
+    def _entries(self, directory: str) -> "Iterator[Tuple[str, Dict[str, Any]]]":
+        for name in self._names(directory):
+            entry = self._read(directory, name)
             if entry is not None:
                 yield name, entry
 
+    def pending(self) -> "Iterator[Tuple[str, Dict[str, Any]]]":
+        return self._entries(self.path)
+
     def dead_letters(self) -> "Iterator[Tuple[str, Dict[str, Any]]]":
-        for name in self._names(self.dead):
-            entry = self._read(self.dead, name)
-            if entry is not None:
-                yield name, entry
+        return self._entries(self.dead)
 
     def delivered(self, name: str) -> None:
         try:

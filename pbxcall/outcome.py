@@ -42,7 +42,6 @@ exten => %(handler)s,1,Set(FILE(${PBXCALL_OUTCOME},,,al)=%(ended)s)
        "ended": "ended dialstatus=${DIALSTATUS} answeredtime=${ANSWEREDTIME} cause=${HANGUPCAUSE} "
                 "disposition=${FILTER(A-Z,${CDR(disposition)})} linkedid=${CHANNEL(linkedid)} end=${EPOCH}"}
 
-AGENT = {"BUSY": "busy", "NOANSWER": "no_answer"}
 CUSTOMER = {"ANSWER": "answered", "BUSY": "busy", "NOANSWER": "no_answer", "CANCEL": "no_answer",
             "CONGESTION": "congestion", "CHANUNAVAIL": "failed"}
 FIELDS = ("agent", "customer", "dial_status", "agent_answered_at", "customer_answered_at", "ended_at",

@@ -361,8 +361,9 @@ def _policy(source: str, prefix: str, data: "Mapping[str, Any]") -> "Optional[Po
         raise
 
 
-def _targets(source: str, where: str, entries: "Any", owner: str = "settings") -> "Tuple[Target, ...]":
-    """Webhook targets, checked (pbxcall.webhook is imported only when some are set)."""
+def _targets(source: str, where: str, entries: "Any", label: str = "webhooks") -> "Tuple[Target, ...]":
+    """Webhook targets, checked (pbxcall.webhook is imported only when some are set),
+    named ``<label>[<index>]`` in the outbox."""
     if entries is None:
         return ()
     from .webhook import Target
@@ -370,8 +371,7 @@ def _targets(source: str, where: str, entries: "Any", owner: str = "settings") -
     if not isinstance(entries, list):
         raise _invalid(source, "%s must be a list of {\"url\": ..., \"secret\": ..., \"events\": [...]}" % where)
     try:
-        return tuple(Target.from_mapping(entry, "%s[%d]" % (owner if owner != "settings" else "webhooks", index))
-                     for index, entry in enumerate(entries))
+        return tuple(Target.from_mapping(entry, "%s[%d]" % (label, index)) for index, entry in enumerate(entries))
     except ValueError as exc:
         raise _invalid(source, "%s: %s" % (where, exc))
 
