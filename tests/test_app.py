@@ -436,6 +436,14 @@ def test_dumps_at_the_edges_of_escaping():
         assert dumps({"a": text}) == json.dumps({"a": text}), repr(text)
 
 
+def arrays(depth):
+    return "[" * depth + "]" * depth
+
+
+def objects(depth):
+    return '{"a": ' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
 @pytest.mark.parametrize("text, message", [
     ("X", "Expecting value (char 0)"), ("[1 2]", "Expecting ',' delimiter (char 3)"),
     ('{"a" 1}', "Expecting ':' delimiter (char 5)"),
@@ -449,22 +457,14 @@ def test_dumps_at_the_edges_of_escaping():
     ("-X", "Expecting value (char 0)"), ("-", "Expecting value (char 0)"), ("1.x", "Extra data (char 1)"),
     ("1e", "Extra data (char 1)"), ("1E+", "Extra data (char 1)"), ("01", "Extra data (char 1)"),
     ('"\\x"', "Invalid \\escape (char 1)"), ('"\\u12"', "Invalid \\uXXXX escape (char 3)"),
-    ("[0, " + "[" * 32 + "]" * 32 + "]", "Nested more than 32 deep (char 35)"),
-    ('{"a": 0, "b": ' + "[" * 32 + "]" * 32 + "}", "Nested more than 32 deep (char 45)"),
+    ("[0, " + arrays(32) + "]", "Nested more than 32 deep (char 35)"),
+    ('{"a": 0, "b": ' + arrays(32) + "}", "Nested more than 32 deep (char 45)"),
 ])
 def test_loads_error_messages(text, message):
     from pbxcall.jsonwire import loads
     with pytest.raises(ValueError) as info:
         loads(text)
     assert str(info.value) == message
-
-
-def arrays(depth):
-    return "[" * depth + "]" * depth
-
-
-def objects(depth):
-    return '{"a": ' * (depth - 1) + "{}" + "}" * (depth - 1)
 
 
 @pytest.mark.parametrize("text", [
